@@ -1,0 +1,89 @@
+"""The state one image carries through the processing steps."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from imagepipe.geometry import Plan
+from imagepipe.spec import PipelineSpec, Variant
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What an upload may cost us, checked from the header before decoding."""
+
+    # Pixels in the source, from its header (width × height).
+    max_pixels: int = 200_000_000
+    # Pixels actually decoded into memory after scaled decoding (JPEG shrinks
+    # on load; PNG and WebP decode at full size).
+    max_decoded_pixels: int = 50_000_000
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What the header says, sizes as a viewer sees them (orientation applied)."""
+
+    format: str  # "jpeg", "png" or "webp"
+    width: int
+    height: int
+    frames: int  # 1 unless animated (only the first frame is rendered)
+    bytes: int
+
+
+@dataclass(frozen=True)
+class RenderedVariant:
+    """One encoded output."""
+
+    variant: Variant
+    width: int
+    height: int
+    data: bytes
+
+
+@dataclass
+class Context:
+    """Shared by the steps of one render; each step reads and fills its part."""
+
+    # The encoded source, whole.
+    data: bytes
+    # What to render.
+    spec: PipelineSpec
+    limits: Limits = field(default_factory=Limits)
+    # time.monotonic() by which the job should be done; None: no deadline.
+    deadline: float | None = None
+    # True: a passed deadline stops the render; False: it is only recorded.
+    abort_on_deadline: bool = False
+    # The opened image: header only until `decode`, then pixels; None before `open`.
+    image: Image.Image | None = None
+    # From the header; None before `open`.
+    source: SourceInfo | None = None
+    # The embedded ICC profile, None when absent.
+    icc_profile: bytes | None = None
+    # EXIF orientation 1-8 (1: as stored).
+    orientation: int = 1
+    # Per variant name: what region at which size; empty before `plan`.
+    plans: dict[str, Plan] = field(default_factory=dict)
+    # Per variant name: the resized image, before encoding.
+    resized: dict[str, Image.Image] = field(default_factory=dict)
+    # The encoded outputs, in spec order.
+    outputs: list[RenderedVariant] = field(default_factory=list)
+    # Seconds spent per stage (decode, resize, encode).
+    timings: dict[str, float] = field(default_factory=dict)
+    # Name of the first step that started after the deadline; None: on time.
+    late_at: str | None = None
+
+    def time_left(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def working_image(self) -> Image.Image:
+        if self.image is None:
+            raise RuntimeError("no image opened yet")
+        return self.image
+
+    def source_info(self) -> SourceInfo:
+        if self.source is None:
+            raise RuntimeError("source not probed yet")
+        return self.source

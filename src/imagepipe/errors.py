@@ -1,0 +1,68 @@
+"""Typed errors with stable codes.
+
+Every error a client or a job can meet carries a code from DESIGN.md (it
+appears in `error.code` and in metric labels) and a message for humans.
+`status` is the HTTP status the ingest answers with; the consumer uses
+`permanent` to decide between failing a job at once and retrying it.
+"""
+
+from __future__ import annotations
+
+
+class ImagePipeError(Exception):
+    """Base of every error that maps to a stable code."""
+
+    code = "internal"
+    status = 500
+    # A permanent error cannot succeed on retry (a bad image); others may.
+    permanent = True
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+class UnsupportedFormat(ImagePipeError):
+    code = "unsupported_format"
+    status = 415
+
+
+class CorruptImage(ImagePipeError):
+    code = "corrupt_image"
+    status = 422
+
+
+class TooManyPixels(ImagePipeError):
+    code = "too_many_pixels"
+    status = 413
+
+
+class TooLarge(ImagePipeError):
+    code = "too_large"
+    status = 413
+
+
+class EmptyUpload(ImagePipeError):
+    code = "empty_upload"
+    status = 400
+
+
+class BadRequest(ImagePipeError):
+    code = "bad_request"
+    status = 400
+
+
+class InvalidSpec(ImagePipeError):
+    """A variant spec or pipelines file that cannot be used."""
+
+    code = "invalid_spec"
+    status = 400
+
+
+class DeadlineExceeded(ImagePipeError):
+    code = "deadline_exceeded"
+    status = 504
+    permanent = False

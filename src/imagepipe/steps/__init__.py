@@ -1,0 +1,1 @@
+"""The processing steps, one module each; `imagepipe.pipeline` lists them in order."""

@@ -1,0 +1,18 @@
+"""Step: drop an alpha channel that is fully opaque (smaller files, same look)."""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from imagepipe.context import Context
+
+
+def drop_opaque_alpha(ctx: Context) -> None:
+    ctx.resized = {name: without_opaque_alpha(image) for name, image in ctx.resized.items()}
+
+
+def without_opaque_alpha(image: Image.Image) -> Image.Image:
+    if image.mode not in ("LA", "RGBA"):
+        return image
+    low, _ = image.getchannel("A").getextrema()
+    return image.convert(image.mode[:-1]) if low == 255 else image

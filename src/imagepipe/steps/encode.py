@@ -1,0 +1,50 @@
+"""Step: encode every variant in its format, carrying no metadata at all."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from imagepipe.context import Context, RenderedVariant
+from imagepipe.spec import Encoding
+
+
+def encode_variants(ctx: Context) -> None:
+    ctx.outputs = [
+        RenderedVariant(v, *ctx.resized[v.name].size, encode(ctx.resized[v.name], v.encoding))
+        for v in ctx.spec.variants
+    ]
+
+
+def encode(image: Image.Image, encoding: Encoding) -> bytes:
+    # A fresh info dict: no EXIF (GPS), XMP, comments or profile reach the output.
+    image.info = {}
+    buffer = io.BytesIO()
+    fmt = encoding.format
+    if fmt == "jpeg":
+        _flatten(image).save(buffer, "JPEG", quality=encoding.quality, optimize=True, progressive=True)
+    elif fmt == "png":
+        image.save(buffer, "PNG", compress_level=encoding.effort)
+    elif fmt == "webp":
+        _rgb(image).save(
+            buffer, "WEBP", quality=encoding.quality, method=encoding.effort, lossless=encoding.lossless
+        )
+    else:
+        _rgb(image).save(
+            buffer, "AVIF", quality=encoding.quality, speed=10 - encoding.effort
+        )
+    return buffer.getvalue()
+
+
+def _rgb(image: Image.Image) -> Image.Image:
+    return image.convert({"L": "RGB", "LA": "RGBA"}.get(image.mode, image.mode))
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    # JPEG has no alpha: composite onto white, as a page background would show.
+    if image.mode not in ("LA", "RGBA"):
+        return image
+    background = Image.new(image.mode[:-1], image.size, 255 if image.mode == "LA" else (255, 255, 255))
+    background.paste(image, mask=image.getchannel("A"))
+    return background

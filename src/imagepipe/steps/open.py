@@ -1,0 +1,57 @@
+"""Step: identify the upload and read its header, without decoding pixels."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+from PIL import Image
+
+from imagepipe.context import Context, SourceInfo
+from imagepipe.errors import CorruptImage, EmptyUpload, UnsupportedFormat
+from imagepipe.sniff import ACCEPTED, SNIFF_BYTES, sniff_mime
+
+# We enforce our own pixel limits from the header (steps.limits) before any
+# decode, so Pillow's fixed bomb threshold would only refuse images we accept.
+Image.MAX_IMAGE_PIXELS = None
+
+EXIF_ORIENTATION = 0x0112
+# Failures Pillow raises on malformed headers, beyond OSError.
+HEADER_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError)
+
+
+def open_source(ctx: Context) -> None:
+    if not ctx.data:
+        raise EmptyUpload("the upload is empty")
+    mime = sniff_mime(ctx.data[:SNIFF_BYTES])
+    pillow_format = ACCEPTED.get(mime)
+    if pillow_format is None:
+        raise UnsupportedFormat(f"expected a JPEG, PNG or WebP image, got {mime}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image = Image.open(io.BytesIO(ctx.data), formats=[pillow_format])
+    except HEADER_ERRORS as exc:
+        raise CorruptImage(f"cannot read the {pillow_format} header: {exc}") from exc
+    ctx.image = image
+    ctx.orientation = _orientation(image)
+    ctx.icc_profile = image.info.get("icc_profile") or None
+    width, height = image.size
+    if ctx.orientation in (5, 6, 7, 8):
+        width, height = height, width
+    ctx.source = SourceInfo(
+        format=pillow_format.lower(),
+        width=width,
+        height=height,
+        frames=int(getattr(image, "n_frames", 1)),
+        bytes=len(ctx.data),
+    )
+
+
+def _orientation(image: Image.Image) -> int:
+    # A malformed EXIF block must not fail an otherwise good image.
+    try:
+        value = image.getexif().get(EXIF_ORIENTATION, 1)
+    except HEADER_ERRORS:
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
