@@ -1,0 +1,55 @@
+"""S3 and SQS clients through aiobotocore: one of each per process.
+
+Region and credentials come the standard AWS way (environment, profile, web
+identity, instance role); endpoints from the IMAGEPIPE_* settings, so that
+any S3/SQS-compatible server (MinIO, ElasticMQ, moto) works the same.
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+
+from imagepipe.config import Settings
+
+# Short timeouts: a stalled backend must surface as an error we can answer
+# (503) or retry, not hang a request. Retries are ours, not botocore's.
+CLIENT_CONFIG = AioConfig(
+    connect_timeout=3,
+    read_timeout=10,
+    retries={"max_attempts": 2, "mode": "standard"},
+    max_pool_connections=50,
+)
+# Long polls hold the connection for up to 20 s.
+SQS_CONFIG = CLIENT_CONFIG.merge(AioConfig(read_timeout=30))
+
+
+@dataclass
+class Backends:
+    s3: Any
+    sqs: Any
+    queue_url: str
+    bucket: str
+
+
+async def open_backends(settings: Settings, stack: AsyncExitStack) -> Backends:
+    """Create the clients (closed with `stack`) and resolve the queue URL."""
+    session = get_session()
+    s3 = await stack.enter_async_context(
+        session.create_client(
+            "s3", region_name=settings.region, endpoint_url=settings.s3_endpoint_url, config=CLIENT_CONFIG
+        )
+    )
+    sqs = await stack.enter_async_context(
+        session.create_client(
+            "sqs", region_name=settings.region, endpoint_url=settings.sqs_endpoint_url, config=SQS_CONFIG
+        )
+    )
+    queue_url = settings.queue_url
+    if not queue_url:
+        queue_url = (await sqs.get_queue_url(QueueName=settings.queue_name))["QueueUrl"]
+    return Backends(s3=s3, sqs=sqs, queue_url=queue_url, bucket=settings.bucket)
