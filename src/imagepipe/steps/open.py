@@ -49,6 +49,12 @@ def open_source(ctx: Context) -> None:
 
 
 def _orientation(image: Image.Image) -> int:
+    if image.format == "PNG" and "exif" not in image.info:
+        # PngImageFile.getexif() decodes the whole image to look for an eXIf
+        # chunk after the pixel data: never do that before the limits are
+        # checked (a 65536x65536 PNG would allocate 4 GB here). An eXIf chunk
+        # before IDAT is in `info` already.
+        return 1
     # A malformed EXIF block must not fail an otherwise good image.
     try:
         value = image.getexif().get(EXIF_ORIENTATION, 1)
