@@ -1,0 +1,59 @@
+"""`imagepipe process` end to end, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+
+def run_process(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    # The installed console script, as a user runs it.
+    command = [str(Path(sys.executable).parent / "imagepipe"), "process", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_processes_files_and_folders_and_reports_each(tmp_path: Path, corpus_dir: Path) -> None:
+    photos = tmp_path / "in"
+    photos.mkdir()
+    for name in ("Landscape_1.jpg", "Portrait_6.jpg", "with-alpha.png", "truncated.jpg"):
+        (photos / name).write_bytes((corpus_dir / "sharp" / name).read_bytes())
+    (photos / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+
+    result = run_process(photos, corpus_dir / "libvips" / "1.webp", "--out", out, "--jobs", "2")
+
+    assert result.returncode == 1, "a failed input must make the exit status non-zero"
+    lines = {Path(r["input"]).name: r for r in map(json.loads, result.stdout.splitlines())}
+    assert set(lines) == {"Landscape_1.jpg", "Portrait_6.jpg", "with-alpha.png", "truncated.jpg", "notes.txt", "1.webp"}
+    assert lines["truncated.jpg"]["error"]["code"] == "corrupt_image"
+    assert lines["notes.txt"]["error"]["code"] == "unsupported_format"
+    portrait = lines["Portrait_6.jpg"]
+    assert portrait["source"]["width"] == 450 and portrait["source"]["height"] == 600
+    expected = {"thumbnail": (150, 150), "medium": (450, 600), "large": (450, 600)}
+    for name, size in expected.items():
+        variant = portrait["variants"][name]
+        path = out / "Portrait_6" / f"{name}.webp"
+        assert variant["path"] == str(path)
+        with Image.open(path) as image:
+            assert image.format == "WEBP" and image.size == size
+        assert variant["bytes"] == path.stat().st_size
+    assert (out / "1" / "large.webp").is_file()
+    assert not (out / "truncated").exists(), "a failed input leaves nothing behind"
+
+
+def test_same_stems_do_not_overwrite_each_other(tmp_path: Path, corpus_dir: Path) -> None:
+    first, second = corpus_dir / "sharp" / "Landscape_1.jpg", corpus_dir / "recurser" / "Landscape_1.jpg"
+    result = run_process(first, second, "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    sizes = {Image.open(tmp_path / d / "large.webp").size for d in ("Landscape_1", "Landscape_1-2")}
+    assert sizes == {(600, 450), (1620, 1080)}
+
+
+def test_unknown_pipeline_is_a_usage_error(tmp_path: Path, corpus_dir: Path) -> None:
+    result = run_process(corpus_dir / "sharp" / "Landscape_1.jpg", "--out", tmp_path, "--pipeline", "nope")
+    assert result.returncode == 2
+    assert "unknown pipeline" in result.stderr

@@ -1,0 +1,76 @@
+"""The install is what we think it is: pillow-simd (never pillow), and the
+`operator/` folder never shadows the standard library."""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import PIL
+import pytest
+from packaging.requirements import Requirement
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_pil_is_pillow_simd() -> None:
+    simd = metadata.distribution("pillow-simd")
+    assert PIL.__version__ == simd.version
+    with pytest.raises(metadata.PackageNotFoundError):
+        metadata.distribution("pillow")
+    # The PIL in use is the one pillow-simd installed.
+    installed = {str(f) for f in simd.files or []}
+    assert "PIL/__init__.py" in installed
+    assert Path(PIL.__file__).parent == Path(str(simd.locate_file("PIL")))
+
+
+def _requirement_closure(extras: set[str]) -> set[str]:
+    """Every distribution imagepipe with these extras pulls in, as installed here."""
+    seen: set[str] = set()
+    todo = [("imagepipe", extras)]
+    while todo:
+        name, wanted = todo.pop()
+        for text in metadata.requires(name) or []:
+            req = Requirement(text)
+            active = not req.marker or any(req.marker.evaluate({"extra": e}) for e in wanted or {""})
+            key = re.sub(r"[-_.]+", "-", req.name).lower()
+            if active and key not in seen:
+                seen.add(key)
+                todo.append((req.name, set(req.extras)))
+    return seen
+
+
+def test_no_extra_pulls_in_pillow() -> None:
+    extras = set(metadata.metadata("imagepipe").get_all("Provides-Extra") or [])
+    assert {"dev", "test"} <= extras
+    closure = _requirement_closure(extras)
+    assert "pillow-simd" in closure
+    assert "pillow" not in closure, "a dependency requires pillow, which would replace pillow-simd"
+
+
+def test_operator_folder_does_not_shadow_stdlib(tmp_path: Path) -> None:
+    wheels, site = tmp_path / "wheels", tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", wheels, REPO],
+        check=True,
+        cwd=tmp_path,
+    )
+    wheel = next(wheels.glob("imagepipe-*.whl"))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", site, wheel], check=True
+    )
+    code = "import asyncio, imagepipe, imagepipe.operator, imagepipe.service; print(imagepipe.__file__)"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith(str(site)), "imported a copy other than the fresh install"
