@@ -10,19 +10,30 @@ from collections.abc import Sequence
 # Subcommand → (module with `add_arguments(parser)` and `run(args) -> int`, help).
 COMMANDS: dict[str, tuple[str, str]] = {
     "process": ("imagepipe.batch", "render local files into variants"),
+    "serve": ("imagepipe.service.serve", "run the ingest HTTP API"),
+    "consume": ("imagepipe.consumer.cli", "consume image jobs from SQS into S3 variants"),
+    "dev": ("imagepipe.devstack", "run the whole pipeline on this machine (loopback S3+SQS)"),
+    "operator": ("imagepipe.operator.cli", "run the ImagePipeline operator, or render its children"),
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="imagepipe", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    modules = {}
+    # Only the chosen command's module is imported: one role never pays for (or
+    # breaks on) another role's dependencies.
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    module = None
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
-        module.add_arguments(commands.add_parser(name, help=help_text, description=module.__doc__))
-        modules[name] = module
+        if name == chosen:
+            module = importlib.import_module(module_name)
+            module.add_arguments(commands.add_parser(name, help=help_text, description=module.__doc__))
+        else:
+            commands.add_parser(name, help=help_text)
     args = parser.parse_args(argv)
-    return int(modules[args.command].run(args))
+    assert module is not None and args.command == chosen
+    return int(module.run(args))
 
 
 if __name__ == "__main__":

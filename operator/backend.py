@@ -1,0 +1,90 @@
+"""Does the pipeline's bucket, queue and dead-letter queue (with a redrive
+policy to it) exist? With `provision`, create what is missing first (the
+same code as `imagepipe dev`). The operator uses its own AWS identity."""
+
+from __future__ import annotations
+
+import json
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from imagepipe.aws import open_clients
+from imagepipe.config import Settings
+from imagepipe.provision import ensure_bucket, ensure_queues
+
+from .defaults import Pipeline
+
+
+@dataclass(frozen=True)
+class BackendState:
+    ready: bool
+    reason: str
+    message: str
+
+
+def queue_name(queue: str) -> str:
+    """A queue name from a name or a URL (its last path segment)."""
+    return queue.rstrip("/").rsplit("/", 1)[-1]
+
+
+def settings_for(p: Pipeline) -> Settings:
+    backend = p.spec["backend"]
+    endpoint = backend.get("endpointUrl")
+    return Settings(
+        bucket=backend["bucket"],
+        queue_name=queue_name(backend["queue"]),
+        s3_endpoint_url=endpoint,
+        sqs_endpoint_url=endpoint,
+        region=backend["region"],
+    )
+
+
+async def check_backend(p: Pipeline) -> BackendState:
+    backend = p.spec["backend"]
+    try:
+        async with AsyncExitStack() as stack:
+            s3, sqs = await open_clients(settings_for(p), stack)
+            if backend["provision"]:
+                await ensure_bucket(s3, backend["bucket"], backend["region"])
+                await ensure_queues(
+                    sqs,
+                    queue_name(backend["queue"]),
+                    queue_name(p.dead_letter_queue),
+                    backend["maxReceives"],
+                    backend["visibilityTimeoutSeconds"],
+                )
+            return await _inspect(p, s3, sqs)
+    except (ClientError, BotoCoreError, OSError) as exc:
+        return BackendState(False, "BackendUnreachable", f"S3/SQS check failed: {exc}")
+
+
+async def _inspect(p: Pipeline, s3: Any, sqs: Any) -> BackendState:
+    backend = p.spec["backend"]
+    try:
+        await s3.head_bucket(Bucket=backend["bucket"])
+    except ClientError:
+        return BackendState(False, "BucketMissing", f"bucket {backend['bucket']!r} does not exist")
+    queue_url = await _queue_url(sqs, backend["queue"])
+    dlq_url = await _queue_url(sqs, p.dead_letter_queue)
+    if queue_url is None:
+        return BackendState(False, "QueueMissing", f"queue {backend['queue']!r} does not exist")
+    if dlq_url is None:
+        return BackendState(False, "DeadLetterQueueMissing", f"queue {p.dead_letter_queue!r} does not exist")
+    attributes = await sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])
+    dlq = await sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
+    redrive = json.loads(attributes.get("Attributes", {}).get("RedrivePolicy", "{}"))
+    if redrive.get("deadLetterTargetArn") != dlq["Attributes"]["QueueArn"]:
+        message = f"queue {backend['queue']!r} has no redrive policy to {p.dead_letter_queue!r}"
+        return BackendState(False, "NoRedrivePolicy", message)
+    return BackendState(True, "BackendReady", "bucket, queue and dead-letter queue exist")
+
+
+async def _queue_url(sqs: Any, queue: str) -> str | None:
+    try:
+        url: str = (await sqs.get_queue_url(QueueName=queue_name(queue)))["QueueUrl"]
+    except ClientError:
+        return None
+    return url

@@ -1,0 +1,119 @@
+"""Pure builders of an ImagePipeline's small children: labels, the ConfigMap
+(the pipelines file), the ingest Service and Ingress, the consumer's PDB.
+
+Every builder takes a validated `Pipeline` and returns a manifest as data;
+handlers adopt (owner references) and apply them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import yaml
+
+from .defaults import Pipeline
+
+PIPELINES_FILE = "pipelines.yaml"
+CONFIG_MOUNT = "/etc/imagepipe"
+CONFIG_HASH_ANNOTATION = "imagepipe.io/config-hash"
+# Manifests carrying this annotation keep `spec.replicas` only at creation.
+REPLICAS_OWNER_ANNOTATION = "imagepipe.io/replicas-owner"
+INGEST_PORT = 8080
+METRICS_PORT = 9102
+
+Manifest = dict[str, Any]
+
+
+def labels(p: Pipeline, component: str | None = None) -> dict[str, str]:
+    """The labels of DESIGN.md; `component` is ingest or consumer."""
+    result = {
+        "app.kubernetes.io/name": "imagepipe",
+        "app.kubernetes.io/instance": p.name,
+        "app.kubernetes.io/part-of": "imagepipe",
+        "app.kubernetes.io/managed-by": "imagepipe-operator",
+    }
+    if component:
+        result["app.kubernetes.io/component"] = component
+    return result
+
+
+def selector(p: Pipeline, component: str) -> dict[str, str]:
+    """The immutable Deployment selector: a subset of `labels`."""
+    return {
+        "app.kubernetes.io/name": "imagepipe",
+        "app.kubernetes.io/instance": p.name,
+        "app.kubernetes.io/component": component,
+    }
+
+
+def metadata(p: Pipeline, name: str, component: str | None = None) -> dict[str, Any]:
+    return {"name": name, "namespace": p.namespace, "labels": labels(p, component)}
+
+
+def pipelines_file(p: Pipeline) -> str:
+    """The pipelines file the roles read (IMAGEPIPE_PIPELINES_FILE), canonical YAML."""
+    data = {name: spec.to_data() for name, spec in sorted(p.pipelines.items())}
+    return yaml.safe_dump(data, sort_keys=True)
+
+
+def build_configmap(p: Pipeline) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(p, p.child("config")),
+        "data": {PIPELINES_FILE: pipelines_file(p)},
+    }
+
+
+def config_hash(configmap: Manifest) -> str:
+    """A short hash of the ConfigMap's data; in the pod template, a change rolls the pods."""
+    text = yaml.safe_dump(configmap.get("data", {}), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def build_ingest_service(p: Pipeline) -> Manifest:
+    service = p.spec["ingest"]["service"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(p, p.child("ingest"), "ingest"),
+        "spec": {
+            "type": service["type"],
+            "selector": selector(p, "ingest"),
+            "ports": [{"name": "http", "port": service["port"], "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def build_ingress(p: Pipeline) -> Manifest | None:
+    """The Ingress when `spec.ingest.ingress.host` is set, else None."""
+    ingress = p.spec["ingest"].get("ingress") or {}
+    if not ingress.get("host"):
+        return None
+    backend = {"service": {"name": p.child("ingest"), "port": {"name": "http"}}}
+    rule = {
+        "host": ingress["host"],
+        "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]},
+    }
+    spec: dict[str, Any] = {"rules": [rule]}
+    if ingress.get("className"):
+        spec["ingressClassName"] = ingress["className"]
+    if ingress.get("tlsSecretName"):
+        spec["tls"] = [{"hosts": [ingress["host"]], "secretName": ingress["tlsSecretName"]}]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": metadata(p, p.child("ingest"), "ingest"),
+        "spec": spec,
+    }
+
+
+def build_pdb(p: Pipeline) -> Manifest:
+    """At most one consumer evicted at a time: a drain hands its jobs back in order."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(p, p.child("consumer"), "consumer"),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(p, "consumer")}},
+    }

@@ -1,0 +1,114 @@
+"""kopf handlers of ImagePipeline: validate and default, build the children,
+adopt them (owner references: deleting the resource deletes them, no
+finalizer), apply them idempotently, check the backends, report status.
+
+An invalid spec ends in Ready=False + a Warning event + kopf.PermanentError
+(no retry loop); API errors and missing backends are retried with backoff
+(kopf.TemporaryError) and reported as Ready=False meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import kopf
+
+from .backend import BackendState, check_backend
+from .builders import REPLICAS_OWNER_ANNOTATION
+from .children import build_children
+from .conditions import ready_status
+from .defaults import InvalidPipeline, Pipeline, parse_pipeline
+from .kube import ApiError, Kube
+from .schema import GROUP, PLURAL, VERSION
+
+PROMETHEUS_API = "/apis/monitoring.coreos.com/v1"
+KEDA_API = "/apis/keda.sh/v1alpha1"
+RETRY_APPLY_SECONDS = 15.0
+RETRY_BACKEND_SECONDS = 30.0
+
+
+@dataclass
+class Context:
+    """What the handlers share: the API connection (from the login handler) and the backend check."""
+
+    connection: kopf.ConnectionInfo | None = None
+    check_backend: Callable[[Pipeline], Awaitable[BackendState]] = check_backend
+    _kube: Kube | None = field(default=None, repr=False)
+    _kube_for: kopf.ConnectionInfo | None = field(default=None, repr=False)
+
+    def kube(self) -> Kube:
+        if self.connection is None:
+            raise kopf.TemporaryError("not logged in to the API server yet", delay=5)
+        if self._kube is None or self._kube_for is not self.connection:
+            self._kube, self._kube_for = Kube(self.connection), self.connection
+        return self._kube
+
+    async def close(self) -> None:
+        if self._kube is not None:
+            await self._kube.close()
+            self._kube = None
+
+
+def _fail(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, reason: str, message: str) -> None:
+    generation = int(body.metadata.get("generation") or 0)
+    kopf.warn(body, reason=reason, message=message)
+    patch.status.update(ready_status(status.get("conditions"), False, reason, message, generation))
+
+
+async def apply_children(kube: Kube, body: kopf.Body, p: Pipeline, logger: logging.Logger | Any) -> None:
+    prometheus = await kube.exists(PROMETHEUS_API)
+    for child in build_children(p, prometheus_rules=prometheus):
+        kopf.adopt(child, owner=body)
+        annotations = child["metadata"].get("annotations") or {}
+        create_only = ("spec.replicas",) if REPLICAS_OWNER_ANNOTATION in annotations else ()
+        result = await kube.apply(child, create_only)
+        if result != "unchanged":
+            logger.info(f"{child['kind']} {child['metadata']['name']}: {result}")
+
+
+async def reconcile(
+    ctx: Context, body: kopf.Body, status: kopf.Status, patch: kopf.Patch, logger: logging.Logger | Any
+) -> None:
+    try:
+        p = parse_pipeline(body)
+    except InvalidPipeline as exc:
+        _fail(body, status, patch, exc.reason, exc.message)
+        raise kopf.PermanentError(exc.message) from exc
+    kube = ctx.kube()
+    try:
+        if p.spec["scaling"]["engine"] == "keda" and not await kube.exists(KEDA_API):
+            _fail(
+                body, status, patch, "KedaMissing", "scaling.engine is keda but KEDA's CRDs are not installed"
+            )
+            raise kopf.TemporaryError("KEDA is not installed", delay=RETRY_BACKEND_SECONDS)
+        await apply_children(kube, body, p, logger)
+    except (ApiError, aiohttp.ClientError, TimeoutError) as exc:
+        _fail(body, status, patch, "ApplyFailed", f"applying the children failed: {exc}")
+        raise kopf.TemporaryError(str(exc), delay=RETRY_APPLY_SECONDS) from exc
+    state = await ctx.check_backend(p)
+    if not state.ready:
+        _fail(body, status, patch, state.reason, state.message)
+        raise kopf.TemporaryError(state.message, delay=RETRY_BACKEND_SECONDS)
+    patch.status.update(
+        ready_status(status.get("conditions"), True, state.reason, state.message, p.generation)
+    )
+
+
+def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
+    """The ImagePipeline handlers, into an explicit registry (tests build fresh ones)."""
+
+    @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
+    @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
+    @kopf.on.update(GROUP, VERSION, PLURAL, field="spec", registry=registry)
+    async def reconcile_pipeline(
+        body: kopf.Body,
+        status: kopf.Status,
+        patch: kopf.Patch,
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+        **_: Any,
+    ) -> None:
+        await reconcile(ctx, body, status, patch, logger)

@@ -1,0 +1,104 @@
+"""The `NAME-slo` PrometheusRule: the SLI of this pipeline's objective over
+seven windows and the multi-window multi-burn-rate alerts of the SRE
+workbook (page: 1h&5m > 14.4 or 6h&30m > 6; ticket: 1d&2h > 3 or 3d&6h > 1).
+
+SLI = jobs completed within the objective / all finished jobs; failed jobs
+(`imagepipe_jobs_total{outcome="failed"}`) count as bad. The consumers'
+series are selected by namespace and pod name (`NAME-consumer-…`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .builders import Manifest, labels
+from .defaults import Pipeline
+
+WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+# (severity, long window, short window, burn-rate factor)
+BURN_ALERTS = (
+    ("page", "1h", "5m", 14.4),
+    ("page", "6h", "30m", 6.0),
+    ("ticket", "1d", "2h", 3.0),
+    ("ticket", "3d", "6h", 1.0),
+)
+ERROR_RATIO = "imagepipe:slo_errors:ratio_rate{window}"
+
+
+def le_matcher(objective: float) -> str:
+    """Matches the bucket bound however the client formatted it (`30` or `30.0`)."""
+    if float(objective).is_integer():
+        return f'le=~"{int(objective)}(\\\\.0)?"'
+    return f'le="{objective}"'
+
+
+def series_selector(p: Pipeline) -> str:
+    return f'namespace="{p.namespace}",pod=~"{p.child("consumer")}-.*"'
+
+
+def error_ratio_expr(p: Pipeline, window: str) -> str:
+    sel = series_selector(p)
+    le = le_matcher(p.spec["slo"]["latencySeconds"])
+    good = f"sum(rate(imagepipe_job_latency_seconds_bucket{{{sel},{le}}}[{window}]))"
+    completed = f"sum(rate(imagepipe_job_latency_seconds_count{{{sel}}}[{window}]))"
+    failed = f'(sum(rate(imagepipe_jobs_total{{{sel},outcome="failed"}}[{window}])) or vector(0))'
+    return f"1 - {good} / ({completed} + {failed})"
+
+
+def rule_labels(p: Pipeline) -> dict[str, str]:
+    return {"namespace": p.namespace, "imagepipe_pipeline": p.name}
+
+
+def recording_rules(p: Pipeline) -> list[dict[str, Any]]:
+    return [
+        {"record": ERROR_RATIO.format(window=w), "expr": error_ratio_expr(p, w), "labels": rule_labels(p)}
+        for w in WINDOWS
+    ]
+
+
+def _burn_condition(p: Pipeline, long: str, short: str, factor: float) -> str:
+    budget = 1 - float(p.spec["slo"]["target"])
+    threshold = f"({factor} * {budget:.6g})"
+    match = f'{{namespace="{p.namespace}",imagepipe_pipeline="{p.name}"}}'
+    return (
+        f"({ERROR_RATIO.format(window=long)}{match} > {threshold}"
+        f" and {ERROR_RATIO.format(window=short)}{match} > {threshold})"
+    )
+
+
+def alert_rules(p: Pipeline) -> list[dict[str, Any]]:
+    rules = []
+    for severity, name in (("page", "ImagepipeSLOBurnRateFast"), ("ticket", "ImagepipeSLOBurnRateSlow")):
+        conditions = [_burn_condition(p, lg, sh, f) for sev, lg, sh, f in BURN_ALERTS if sev == severity]
+        rules.append(
+            {
+                "alert": name,
+                "expr": " or ".join(conditions),
+                "labels": {"severity": severity, **rule_labels(p)},
+                "annotations": {
+                    "summary": f"ImagePipeline {p.namespace}/{p.name} is burning its latency error budget",
+                    "description": (
+                        f"Fewer than {p.spec['slo']['target']:.3%} of jobs finish within "
+                        f"{p.spec['slo']['latencySeconds']} s at this rate ({severity})."
+                    ),
+                },
+            }
+        )
+    return rules
+
+
+def rule_groups(p: Pipeline) -> list[dict[str, Any]]:
+    """The groups as Prometheus rule files hold them (also checked with promtool)."""
+    return [
+        {"name": f"imagepipe-{p.namespace}-{p.name}-sli", "interval": "30s", "rules": recording_rules(p)},
+        {"name": f"imagepipe-{p.namespace}-{p.name}-slo-alerts", "rules": alert_rules(p)},
+    ]
+
+
+def build_prometheus_rule(p: Pipeline) -> Manifest:
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": p.child("slo"), "namespace": p.namespace, "labels": labels(p)},
+        "spec": {"groups": rule_groups(p)},
+    }

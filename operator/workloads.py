@@ -1,0 +1,172 @@
+"""Pure builders of the two Deployments: ingest (`imagepipe serve`) and
+consumer (`imagepipe consume`), configured by the IMAGEPIPE_* environment of
+DESIGN.md and the pipelines file mounted from `NAME-config`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .builders import (
+    CONFIG_HASH_ANNOTATION,
+    CONFIG_MOUNT,
+    INGEST_PORT,
+    METRICS_PORT,
+    PIPELINES_FILE,
+    REPLICAS_OWNER_ANNOTATION,
+    Manifest,
+    build_configmap,
+    config_hash,
+    labels,
+    metadata,
+    selector,
+)
+from .defaults import Pipeline
+
+# SIGTERM → drain for the consumer's grace period; the kubelet kills after this margin more.
+TERMINATION_MARGIN_SECONDS = 10
+DEFAULT_RESOURCES: dict[str, dict[str, dict[str, str]]] = {
+    "ingest": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+    "consumer": {"requests": {"cpu": "1", "memory": "512Mi"}, "limits": {"memory": "2Gi"}},
+}
+
+
+def _env(name: str, value: Any) -> dict[str, Any]:
+    return {"name": name, "value": str(value)}
+
+
+def common_env(p: Pipeline) -> list[dict[str, Any]]:
+    """What both roles read: backends, the pipelines file, logging, the objective."""
+    spec, backend = p.spec, p.spec["backend"]
+    queue_var = "IMAGEPIPE_QUEUE_URL" if p.queue_is_url else "IMAGEPIPE_QUEUE_NAME"
+    env = [
+        _env("IMAGEPIPE_BUCKET", backend["bucket"]),
+        _env(queue_var, backend["queue"]),
+        _env("AWS_REGION", backend["region"]),
+        _env("IMAGEPIPE_PIPELINES_FILE", f"{CONFIG_MOUNT}/{PIPELINES_FILE}"),
+        _env("IMAGEPIPE_MAX_PIXELS", spec["limits"]["maxPixels"]),
+        _env("IMAGEPIPE_OBJECTIVE_SECONDS", spec["slo"]["latencySeconds"]),
+        _env("IMAGEPIPE_LOG_LEVEL", spec["logLevel"]),
+        _env("IMAGEPIPE_LOG_FORMAT", "json"),
+    ]
+    if backend.get("endpointUrl"):
+        env.append(_env("IMAGEPIPE_AWS_ENDPOINT_URL", backend["endpointUrl"]))
+    if spec.get("publicUrl"):
+        env.append(_env("IMAGEPIPE_PUBLIC_URL", spec["publicUrl"]))
+    return env
+
+
+def ingest_env(p: Pipeline) -> list[dict[str, Any]]:
+    ingest = p.spec["ingest"]
+    env = [
+        *common_env(p),
+        _env("IMAGEPIPE_HOST", "0.0.0.0"),
+        _env("IMAGEPIPE_PORT", INGEST_PORT),
+        _env("IMAGEPIPE_MAX_UPLOAD_BYTES", p.spec["limits"]["maxUploadBytes"]),
+    ]
+    if ingest.get("corsOrigins"):
+        env.append(_env("IMAGEPIPE_CORS_ORIGINS", ",".join(ingest["corsOrigins"])))
+    keys = ingest.get("apiKeysSecret")
+    if keys:
+        ref = {"name": keys["name"], "key": keys["key"]}
+        env.append({"name": "IMAGEPIPE_API_KEYS", "valueFrom": {"secretKeyRef": ref}})
+    return env
+
+
+def consumer_env(p: Pipeline) -> list[dict[str, Any]]:
+    backend = p.spec["backend"]
+    return [
+        *common_env(p),
+        _env("IMAGEPIPE_WORKER_SLOTS", p.spec["scaling"]["slotsPerPod"]),
+        _env("IMAGEPIPE_METRICS_PORT", METRICS_PORT),
+        _env("IMAGEPIPE_SHUTDOWN_GRACE_SECONDS", p.spec["consumer"]["shutdownGraceSeconds"]),
+        _env("IMAGEPIPE_VISIBILITY_TIMEOUT_SECONDS", backend["visibilityTimeoutSeconds"]),
+        _env("IMAGEPIPE_MAX_RECEIVES", backend["maxReceives"]),
+    ]
+
+
+def _resources(p: Pipeline, role: str) -> dict[str, Any]:
+    given = p.spec["resources"][role]
+    defaults = DEFAULT_RESOURCES[role]
+    return {part: dict(given.get(part) or defaults[part]) for part in ("requests", "limits")}
+
+
+def _container(p: Pipeline, role: str, command: str, env: list[dict[str, Any]]) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": role,
+        "image": p.spec["image"],
+        "imagePullPolicy": p.spec["imagePullPolicy"],
+        "args": [command],
+        "env": env,
+        "resources": _resources(p, role),
+        "volumeMounts": [
+            {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    secret = p.spec["backend"].get("credentialsSecret")
+    if secret:
+        container["envFrom"] = [{"secretRef": {"name": secret}}]
+    return container
+
+
+def _probe(path: str, port: str, period: int, failures: int) -> dict[str, Any]:
+    return {"httpGet": {"path": path, "port": port}, "periodSeconds": period, "failureThreshold": failures}
+
+
+def _pod_template(p: Pipeline, role: str, container: dict[str, Any]) -> dict[str, Any]:
+    pod: dict[str, Any] = {
+        "containers": [container],
+        "volumes": [
+            {"name": "config", "configMap": {"name": p.child("config")}},
+            {"name": "tmp", "emptyDir": {}},
+        ],
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+    }
+    account = p.spec["backend"].get("serviceAccountName")
+    if account:
+        pod["serviceAccountName"] = account
+    annotations = {CONFIG_HASH_ANNOTATION: config_hash(build_configmap(p))}
+    return {"metadata": {"labels": labels(p, role), "annotations": annotations}, "spec": pod}
+
+
+def _deployment(p: Pipeline, role: str, replicas: int, template: dict[str, Any]) -> Manifest:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(p, p.child(role), role),
+        "spec": {"replicas": replicas, "selector": {"matchLabels": selector(p, role)}, "template": template},
+    }
+
+
+def build_ingest_deployment(p: Pipeline) -> Manifest:
+    container = _container(p, "ingest", "serve", ingest_env(p))
+    container["ports"] = [{"name": "http", "containerPort": INGEST_PORT, "protocol": "TCP"}]
+    container["livenessProbe"] = _probe("/healthz", "http", 10, 3)
+    container["readinessProbe"] = _probe("/readyz", "http", 5, 2)
+    template = _pod_template(p, "ingest", container)
+    template["metadata"]["annotations"].update(_scrape_annotations(INGEST_PORT))
+    return _deployment(p, "ingest", p.spec["ingest"]["replicas"], template)
+
+
+def build_consumer_deployment(p: Pipeline) -> Manifest:
+    """`spec.replicas` is the creation value only: afterwards the autoscaler (or KEDA) owns it."""
+    container = _container(p, "consumer", "consume", consumer_env(p))
+    container["ports"] = [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}]
+    container["livenessProbe"] = _probe("/healthz", "metrics", 10, 6)
+    container["readinessProbe"] = _probe("/healthz", "metrics", 5, 2)
+    template = _pod_template(p, "consumer", container)
+    template["metadata"]["annotations"].update(_scrape_annotations(METRICS_PORT))
+    grace = p.spec["consumer"]["shutdownGraceSeconds"] + TERMINATION_MARGIN_SECONDS
+    template["spec"]["terminationGracePeriodSeconds"] = grace
+    deployment = _deployment(p, "consumer", p.spec["scaling"]["minReplicas"], template)
+    deployment["metadata"]["annotations"] = {REPLICAS_OWNER_ANNOTATION: p.spec["scaling"]["engine"]}
+    return deployment
+
+
+def _scrape_annotations(port: int) -> dict[str, str]:
+    return {"prometheus.io/scrape": "true", "prometheus.io/port": str(port), "prometheus.io/path": "/metrics"}

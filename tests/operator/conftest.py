@@ -1,0 +1,28 @@
+"""Shared fixtures of the operator tests: ImagePipeline bodies as kopf sees them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def example(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((EXAMPLES / name).read_text())
+    data["metadata"].setdefault("uid", f"uid-{data['metadata']['name']}")
+    data["metadata"].setdefault("generation", 1)
+    return data
+
+
+@pytest.fixture
+def minimal() -> dict[str, Any]:
+    return example("minimal.yaml")
+
+
+@pytest.fixture
+def full() -> dict[str, Any]:
+    return example("full.yaml")

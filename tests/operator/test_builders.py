@@ -1,0 +1,151 @@
+"""The children as data: names, labels, environment, config hash, replicas,
+owner references, and every built-in kind against the Kubernetes schemas."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, cast
+
+import kopf
+import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
+
+from imagepipe.config import load_settings
+from imagepipe.operator.builders import CONFIG_HASH_ANNOTATION, REPLICAS_OWNER_ANNOTATION, build_ingress
+from imagepipe.operator.children import build_children
+from imagepipe.operator.defaults import parse_pipeline
+from imagepipe.operator.keda import build_scaled_object, queue_length
+from imagepipe.operator.workloads import build_consumer_deployment, build_ingest_deployment
+
+# Kinds defined by CRDs that kubernetes-validate has no schema for.
+CUSTOM_KINDS = {"PrometheusRule", "ScaledObject", "TriggerAuthentication"}
+LABELS = {
+    "app.kubernetes.io/name": "imagepipe",
+    "app.kubernetes.io/part-of": "imagepipe",
+    "app.kubernetes.io/managed-by": "imagepipe-operator",
+}
+
+
+def by_kind(children: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {c["kind"]: c for c in children}
+
+
+def env_of(deployment: dict[str, Any]) -> dict[str, Any]:
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def test_children_names_and_labels(full: dict[str, Any]) -> None:
+    children = build_children(parse_pipeline(full))
+    names = {(c["kind"], c["metadata"]["name"]) for c in children}
+    assert names == {
+        ("ConfigMap", "catalogue-config"),
+        ("Deployment", "catalogue-ingest"),
+        ("Service", "catalogue-ingest"),
+        ("Ingress", "catalogue-ingest"),
+        ("Deployment", "catalogue-consumer"),
+        ("PodDisruptionBudget", "catalogue-consumer"),
+        ("PrometheusRule", "catalogue-slo"),
+    }
+    for child in children:
+        assert child["metadata"]["namespace"] == "media"
+        assert LABELS.items() <= child["metadata"]["labels"].items()
+        assert child["metadata"]["labels"]["app.kubernetes.io/instance"] == "catalogue"
+    for role in ("ingest", "consumer"):
+        deployment = next(c for c in children if c["metadata"]["name"] == f"catalogue-{role}")
+        assert deployment["metadata"]["labels"]["app.kubernetes.io/component"] == role
+        assert deployment["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"] == role
+
+
+@pytest.mark.parametrize("example", ["minimal", "full"])
+def test_builtin_children_validate_against_kubernetes(example: str, request: pytest.FixtureRequest) -> None:
+    body = request.getfixturevalue(example)
+    for child in build_children(parse_pipeline(body)):
+        kopf.adopt(child, owner=kopf.Body(cast(kopf.RawBody, body)))
+        if child["kind"] not in CUSTOM_KINDS:
+            kubernetes_validate.validate(child, "1.33.0", strict=True)
+
+
+def test_owner_references(minimal: dict[str, Any]) -> None:
+    for child in build_children(parse_pipeline(minimal)):
+        kopf.adopt(child, owner=kopf.Body(cast(kopf.RawBody, minimal)))
+        (ref,) = child["metadata"]["ownerReferences"]
+        assert ref["uid"] == "uid-photos" and ref["kind"] == "ImagePipeline" and ref["controller"] is True
+        assert ref["apiVersion"] == "imagepipe.io/v1alpha1" and ref["blockOwnerDeletion"] is True
+
+
+def test_environment_is_the_config_contract(full: dict[str, Any]) -> None:
+    children = build_children(parse_pipeline(full))
+    ingest = env_of(next(c for c in children if c["metadata"]["name"] == "catalogue-ingest"))
+    consumer = env_of(next(c for c in children if c["metadata"]["name"] == "catalogue-consumer"))
+    assert ingest["IMAGEPIPE_QUEUE_URL"].endswith("/catalogue-jobs")
+    assert ingest["IMAGEPIPE_PUBLIC_URL"] == "https://img.example.com"
+    assert ingest["IMAGEPIPE_PIPELINES_FILE"] == "/etc/imagepipe/pipelines.yaml"
+    assert ingest["IMAGEPIPE_MAX_UPLOAD_BYTES"] == "20971520"
+    assert ingest["IMAGEPIPE_CORS_ORIGINS"] == "https://www.example.com,https://admin.example.com"
+    assert ingest["IMAGEPIPE_API_KEYS"] == {"secretKeyRef": {"name": "catalogue-api-keys", "key": "api-keys"}}
+    assert consumer["IMAGEPIPE_WORKER_SLOTS"] == "2" and consumer["IMAGEPIPE_METRICS_PORT"] == "9102"
+    assert consumer["IMAGEPIPE_SHUTDOWN_GRACE_SECONDS"] == "25"
+    # Every plain value parses with the roles' own settings loader (the file is checked separately).
+    for env in (ingest, consumer):
+        plain = {k: v for k, v in env.items() if isinstance(v, str) and k != "IMAGEPIPE_PIPELINES_FILE"}
+        settings = load_settings(plain)
+        assert settings.bucket == "catalogue-images" and settings.region == "eu-west-1"
+
+
+def test_consumer_pod(full: dict[str, Any]) -> None:
+    deployment = build_consumer_deployment(parse_pipeline(full))
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"] == ["consume"]
+    assert pod["terminationGracePeriodSeconds"] > 25
+    assert container["ports"] == [{"name": "metrics", "containerPort": 9102, "protocol": "TCP"}]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert pod["serviceAccountName"] == "catalogue-imagepipe"
+    assert deployment["spec"]["replicas"] == 2  # minReplicas, at creation only
+    assert deployment["metadata"]["annotations"][REPLICAS_OWNER_ANNOTATION] == "builtin"
+    assert build_ingest_deployment(parse_pipeline(full))["spec"]["template"]["spec"]["containers"][0][
+        "args"
+    ] == ["serve"]
+
+
+def hash_of(deployment: dict[str, Any]) -> str:
+    return str(deployment["spec"]["template"]["metadata"]["annotations"][CONFIG_HASH_ANNOTATION])
+
+
+def test_variants_change_rolls_pods_and_nothing_else(minimal: dict[str, Any]) -> None:
+    before = build_consumer_deployment(parse_pipeline(minimal))
+    changed = copy.deepcopy(minimal)
+    changed["spec"]["variants"] = [{"name": "tiny", "width": 64, "height": 64, "method": "cover"}]
+    after = build_consumer_deployment(parse_pipeline(changed))
+    assert hash_of(before) != hash_of(after)
+    assert hash_of(before) == hash_of(build_consumer_deployment(parse_pipeline(minimal)))
+    assert before["spec"]["replicas"] == after["spec"]["replicas"]
+
+
+def test_ingress_only_when_a_host_is_given(minimal: dict[str, Any], full: dict[str, Any]) -> None:
+    assert build_ingress(parse_pipeline(minimal)) is None
+    ingress = build_ingress(parse_pipeline(full))
+    assert ingress is not None and ingress["spec"]["tls"][0]["secretName"] == "img-upload-tls"
+
+
+def test_keda_scaled_object(full: dict[str, Any]) -> None:
+    assert build_scaled_object(parse_pipeline(full)) is None
+    full["spec"]["scaling"]["engine"] = "keda"
+    pipeline = parse_pipeline(full)
+    scaled = build_scaled_object(pipeline)
+    assert scaled is not None
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["type"] == "aws-sqs-queue"
+    assert trigger["metadata"]["scaleOnInFlight"] == "true"
+    assert trigger["metadata"]["queueLength"] == str(queue_length(pipeline))
+    assert scaled["spec"]["minReplicaCount"] == 2 and scaled["spec"]["maxReplicaCount"] == 200
+    consumer = build_consumer_deployment(pipeline)
+    assert consumer["metadata"]["annotations"][REPLICAS_OWNER_ANNOTATION] == "keda"
+
+
+def test_queue_length_grows_with_the_time_left(minimal: dict[str, Any]) -> None:
+    short = queue_length(parse_pipeline(minimal))
+    minimal["spec"]["slo"] = {"latencySeconds": 120}
+    assert queue_length(parse_pipeline(minimal)) > short >= 1
