@@ -1,0 +1,71 @@
+"""Wiring: the aiohttp application, its middlewares, routes and backends."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from imagepipe.aws import open_backends
+from imagepipe.config import Settings
+from imagepipe.context import Limits
+from imagepipe.service import compat, health, images
+from imagepipe.service.auth import Authenticator
+from imagepipe.service.cors import cors_middleware
+from imagepipe.service.errors import error_middleware
+from imagepipe.service.metrics import IngestMetrics, metrics_middleware
+from imagepipe.service.openapi import openapi
+from imagepipe.service.state import INGEST, Ingest
+from imagepipe.service.store import JobStore
+from imagepipe.spec import PipelineSpec, load_pipelines
+
+# How long one S3/SQS call may take before the upload answers 503.
+BACKEND_TIMEOUT_SECONDS = 15.0
+
+
+def create_app(
+    settings: Settings,
+    pipelines: dict[str, PipelineSpec] | None = None,
+    backend_timeout: float = BACKEND_TIMEOUT_SECONDS,
+    registry: CollectorRegistry | None = None,
+) -> web.Application:
+    state = Ingest(
+        settings=settings,
+        pipelines=pipelines if pipelines is not None else load_pipelines(settings.pipelines_file),
+        limits=Limits(max_pixels=settings.max_pixels, max_decoded_pixels=settings.max_decoded_pixels),
+        auth=Authenticator(settings.api_keys),
+        metrics=IngestMetrics(registry),
+    )
+    app = web.Application(
+        middlewares=[
+            metrics_middleware(state.metrics),
+            cors_middleware(settings.cors_origins),
+            error_middleware,
+        ]
+    )
+    app[INGEST] = state
+
+    async def backends(app: web.Application) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            state.store = JobStore(await open_backends(settings, stack), backend_timeout)
+            yield
+            state.store = None
+
+    app.cleanup_ctx.append(backends)
+    add_routes(app)
+    return app
+
+
+def add_routes(app: web.Application) -> None:
+    router = app.router
+    router.add_post("/v1/images", images.upload, expect_handler=images.expect_upload)
+    router.add_get("/v1/images/{job_id}", images.get_status, allow_head=False)
+    router.add_delete("/v1/images/{job_id}", images.delete)
+    router.add_post("/images/upload", compat.upload, expect_handler=images.expect_upload)
+    router.add_get("/images/status/{job_id}", compat.get_status, allow_head=False)
+    router.add_get("/healthz", health.healthz, allow_head=False)
+    router.add_get("/readyz", health.readyz, allow_head=False)
+    router.add_get("/metrics", health.metrics, allow_head=False)
+    router.add_get("/openapi.json", openapi, allow_head=False)

@@ -1,0 +1,167 @@
+"""The /v1/images routes: upload, status, delete."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from imagepipe.errors import BadRequest, ImagePipeError
+from imagepipe.jobs import is_job_id, job_message, new_job_id, now_iso, queued_status
+from imagepipe.pipeline import probe
+from imagepipe.service.errors import ApiError, as_api_error, error_response
+from imagepipe.service.idempotency import Idempotency, body_hash, parse_key
+from imagepipe.service.state import Ingest, ingest
+from imagepipe.service.upload import check_declared_length, read_upload
+from imagepipe.sniff import ACCEPTED
+from imagepipe.spec import DEFAULT_PIPELINE
+
+log = logging.getLogger("imagepipe.service")
+TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
+CONTENT_TYPES = {fmt.lower(): mime for mime, fmt in ACCEPTED.items()}
+
+
+@dataclass(frozen=True)
+class Accepted:
+    job_id: str
+    status: str
+    created: bool  # False: an idempotent replay of an earlier upload
+
+
+def trace_id(request: web.Request) -> str:
+    """The W3C trace id from `traceparent` when there is a valid one, else a new one."""
+    match = TRACEPARENT.fullmatch(request.headers.get("traceparent", "").strip())
+    return match.group(1) if match and match.group(1) != "0" * 32 else secrets.token_hex(16)
+
+
+def unknown_pipeline(name: str, known: dict[str, Any]) -> ApiError:
+    shown = name if len(name) <= 64 else name[:64] + "..."
+    return ApiError(400, "unknown_pipeline", f"no pipeline named {shown!r}; known: {sorted(known)}")
+
+
+async def accept_upload(request: web.Request) -> Accepted:
+    """Everything an upload route does up to a durable job; rejections are counted."""
+    app = ingest(request)
+    try:
+        return await _accept(request, app)
+    except (ApiError, ImagePipeError) as exc:
+        app.metrics.rejected.labels(exc.code).inc()
+        raise
+
+
+async def _accept(request: web.Request, app: Ingest) -> Accepted:
+    owner = app.auth.owner(request)
+    key = parse_key(request.headers.get("Idempotency-Key"))
+    query_pipeline = request.query.get("pipeline")
+    if query_pipeline is not None and query_pipeline not in app.pipelines:
+        raise unknown_pipeline(query_pipeline, app.pipelines)
+    upload = await read_upload(request, app.settings.max_upload_bytes)
+    name = upload.pipeline or query_pipeline or DEFAULT_PIPELINE
+    if name not in app.pipelines:
+        raise unknown_pipeline(name, app.pipelines)
+    spec = app.pipelines[name]
+    source = probe(upload.data, spec, app.limits)
+    store = app.jobs()
+
+    idempotency = None
+    if key is not None:
+        idempotency = Idempotency(store, owner, key, body_hash(name, upload.data))
+        replay = await idempotency.replay()
+        if replay is not None:
+            return Accepted(replay.job_id, str(replay.response.get("status", "queued")), created=False)
+
+    job_id, trace = new_job_id(), trace_id(request)
+    created_at = now_iso()
+    try:
+        await store.put_original(
+            job_id, upload.data, CONTENT_TYPES.get(source.format, "application/octet-stream")
+        )
+        await store.put_status(queued_status(job_id, name, spec, source, owner, created_at))
+        await store.enqueue(job_message(job_id, name, spec, created_at), trace)
+    except ApiError:
+        await store.discard(job_id)
+        raise
+    if idempotency is not None:
+        earlier = await idempotency.remember(job_id, {"job_id": job_id, "status": "queued"})
+        if earlier is not None:
+            return Accepted(earlier.job_id, "queued", created=False)
+    app.metrics.upload_bytes.observe(len(upload.data))
+    log.info(
+        "upload accepted",
+        extra={
+            "job_id": job_id,
+            "trace_id": trace,
+            "pipeline": name,
+            "owner": owner,
+            "format": source.format,
+            "width": source.width,
+            "height": source.height,
+            "bytes": source.bytes,
+        },
+    )
+    return Accepted(job_id, "queued", created=True)
+
+
+async def upload(request: web.Request) -> web.Response:
+    accepted = await accept_upload(request)
+    status_url = f"/v1/images/{accepted.job_id}"
+    body = {"job_id": accepted.job_id, "status": accepted.status, "status_url": status_url}
+    return web.json_response(body, status=202 if accepted.created else 200, headers={"Location": status_url})
+
+
+async def expect_upload(request: web.Request) -> web.StreamResponse | None:
+    """`Expect: 100-continue`: refuse an oversized declared body before the client sends it."""
+    app = ingest(request)
+    try:
+        check_declared_length(request, app.settings.max_upload_bytes)
+    except ImagePipeError as exc:
+        app.metrics.rejected.labels(exc.code).inc()
+        return error_response(as_api_error(exc))
+    expect = request.headers.get("Expect", "").lower()
+    if expect != "100-continue":
+        return error_response(ApiError(417, "bad_request", "only Expect: 100-continue is supported"))
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    return None
+
+
+async def load_job(request: web.Request) -> tuple[str | None, dict[str, Any]]:
+    """The caller and the job's status document; 404 for another key's job."""
+    app = ingest(request)
+    owner = app.auth.owner(request)
+    job_id = request.match_info["job_id"]
+    if not is_job_id(job_id):
+        raise BadRequest("the job id is not a UUID4 string")
+    doc = await app.jobs().get_status(job_id)
+    if doc is None or not app.auth.may_see(owner, doc.get("owner")):
+        raise ApiError(404, "not_found", "no such job")
+    return owner, rebase_urls(doc, app.settings.variant_base_url())
+
+
+def rebase_urls(doc: dict[str, Any], base_url: str) -> dict[str, Any]:
+    """Variant URLs on this deployment's public base (IMAGEPIPE_PUBLIC_URL)."""
+    variants = doc.get("variants")
+    if not isinstance(variants, dict):
+        return doc
+    marker = f"variants/{doc.get('job_id')}/"
+    rebased = {}
+    for name, variant in variants.items():
+        if isinstance(variant, dict) and isinstance(variant.get("url"), str) and marker in variant["url"]:
+            variant = {**variant, "url": f"{base_url}/{marker}{variant['url'].split(marker, 1)[1]}"}
+        rebased[name] = variant
+    return {**doc, "variants": rebased}
+
+
+async def get_status(request: web.Request) -> web.Response:
+    _, doc = await load_job(request)
+    return web.json_response(doc)
+
+
+async def delete(request: web.Request) -> web.Response:
+    _, doc = await load_job(request)
+    await ingest(request).jobs().delete_job(doc["job_id"])
+    log.info("job deleted", extra={"job_id": doc["job_id"]})
+    return web.Response(status=204)

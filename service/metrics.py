@@ -1,0 +1,84 @@
+"""The ingest's Prometheus metrics (DESIGN.md), one registry per application."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+MB = 1024 * 1024
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UPLOAD_BUCKETS = (
+    16 * 1024,
+    64 * 1024,
+    256 * 1024,
+    0.5 * MB,
+    MB,
+    2 * MB,
+    4 * MB,
+    6 * MB,
+    8 * MB,
+    10 * MB,
+    16 * MB,
+)
+
+
+class IngestMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.requests = Counter(
+            "imagepipe_http_requests_total",
+            "HTTP requests answered, by route template, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "imagepipe_http_request_duration_seconds",
+            "Time from request start to response, by route template.",
+            ["route"],
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "imagepipe_uploads_rejected_total",
+            "Uploads refused, by error code.",
+            ["code"],
+            registry=self.registry,
+        )
+        self.upload_bytes = Histogram(
+            "imagepipe_upload_bytes",
+            "Size of accepted uploads.",
+            buckets=UPLOAD_BUCKETS,
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def route_label(request: web.Request) -> str:
+    """The route template (bounded cardinality), never the client's path."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def metrics_middleware(metrics: IngestMetrics) -> Middleware:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            route = route_label(request)
+            method = request.method if request.method in METHODS else "other"
+            metrics.requests.labels(route, method, str(status)).inc()
+            metrics.duration.labels(route).observe(time.perf_counter() - started)
+
+    return middleware

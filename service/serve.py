@@ -1,0 +1,62 @@
+"""Run the ingest HTTP API: uploads in, originals to S3, jobs on SQS.
+
+Configured by the IMAGEPIPE_* environment (see DESIGN.md); flags override
+the listen address. SIGTERM stops accepting connections, lets in-flight
+requests finish (up to IMAGEPIPE_SHUTDOWN_GRACE_SECONDS) and exits."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from aiohttp import web
+
+from imagepipe import logs
+from imagepipe.config import ConfigError, load_settings
+from imagepipe.errors import InvalidSpec
+from imagepipe.service.access import AccessLogger
+from imagepipe.service.app import BACKEND_TIMEOUT_SECONDS, create_app
+from imagepipe.service.shutdown import InFlight, serve
+from imagepipe.spec import load_pipelines
+
+log = logging.getLogger("imagepipe.service")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="listen address (default: IMAGEPIPE_HOST or 0.0.0.0)")
+    parser.add_argument("--port", type=int, help="listen port (default: IMAGEPIPE_PORT or 8080)")
+    parser.add_argument(
+        "--backend-timeout",
+        type=float,
+        default=BACKEND_TIMEOUT_SECONDS,
+        help="seconds one S3/SQS call may take before an upload answers 503 (default: %(default)s)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+        pipelines = load_pipelines(settings.pipelines_file)
+    except ConfigError as exc:
+        print(f"imagepipe serve: {exc}", file=sys.stderr)
+        return 2
+    except InvalidSpec as exc:
+        print(f"imagepipe serve: IMAGEPIPE_PIPELINES_FILE: {exc.message}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level, settings.log_format)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    app = create_app(settings, pipelines, backend_timeout=args.backend_timeout)
+    log.info(
+        "ingest starting",
+        extra={"host": host, "port": port, "pipelines": sorted(pipelines), "auth": bool(settings.api_keys)},
+    )
+    grace = float(settings.shutdown_grace_seconds)
+    in_flight = InFlight()
+    app.middlewares.insert(0, in_flight.middleware)
+    runner = web.AppRunner(app, access_log_class=AccessLogger, shutdown_timeout=1.0, handle_signals=False)
+    asyncio.run(serve(runner, host, port, in_flight, grace))
+    log.info("ingest stopped")
+    return 0

@@ -1,0 +1,114 @@
+"""Read an upload body, multipart (`file` and optional `pipeline` fields) or raw
+(an image Content-Type), never holding more than the byte cap in memory.
+
+The client's Content-Type only chooses the framing; what the bytes are is
+decided later by libmagic and the header probe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiohttp import BodyPartReader, web
+
+from imagepipe.errors import BadRequest, EmptyUpload, TooLarge, UnsupportedFormat
+
+CHUNK = 64 * 1024
+# Room for the multipart envelope (boundaries, part headers, small fields)
+# on top of the image itself when judging a declared Content-Length.
+MULTIPART_ALLOWANCE = 64 * 1024
+MAX_FIELD_BYTES = 1024
+MAX_PARTS = 8
+RAW_TYPES = ("image/", "application/octet-stream")
+
+
+@dataclass(frozen=True)
+class Upload:
+    data: bytes
+    # The `pipeline` form field, when the body had one.
+    pipeline: str | None
+
+
+def is_multipart(request: web.Request) -> bool:
+    return request.content_type.startswith("multipart/")
+
+
+def too_large(cap: int) -> TooLarge:
+    return TooLarge(f"the upload is larger than the limit of {cap} bytes")
+
+
+def check_declared_length(request: web.Request, cap: int) -> None:
+    """Refuse a declared Content-Length over the cap before reading any of the body."""
+    allowed = cap + (MULTIPART_ALLOWANCE if is_multipart(request) else 0)
+    length = request.content_length
+    if length is not None and length > allowed:
+        raise too_large(cap)
+
+
+async def read_upload(request: web.Request, cap: int) -> Upload:
+    check_declared_length(request, cap)
+    if is_multipart(request):
+        return await _read_multipart(request, cap)
+    if not request.content_type.startswith(RAW_TYPES):
+        raise UnsupportedFormat(
+            "send multipart/form-data with a `file` field, or the image itself with an image/* Content-Type"
+        )
+    data = await _read_capped(request.content.iter_chunked(CHUNK), cap)
+    if not data:
+        raise EmptyUpload("the upload is empty")
+    return Upload(data, None)
+
+
+async def _read_capped(chunks: AsyncIterator[bytes], cap: int) -> bytes:
+    buffer = bytearray()
+    async for chunk in chunks:
+        if len(buffer) + len(chunk) > cap:
+            raise too_large(cap)
+        buffer += chunk
+    return bytes(buffer)
+
+
+async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+    while chunk := await part.read_chunk(CHUNK):
+        yield chunk
+
+
+async def _read_field(part: BodyPartReader) -> str:
+    try:
+        data = await _read_capped(_part_chunks(part), MAX_FIELD_BYTES)
+    except TooLarge as exc:
+        raise BadRequest(f"form field {part.name!r} is longer than {MAX_FIELD_BYTES} bytes") from exc
+    try:
+        return data.decode()
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"form field {part.name!r} is not UTF-8 text") from exc
+
+
+async def _read_multipart(request: web.Request, cap: int) -> Upload:
+    data: bytes | None = None
+    pipeline: str | None = None
+    try:
+        reader = await request.multipart()
+        for _ in range(MAX_PARTS + 1):
+            part = await reader.next()
+            if part is None:
+                break
+            if not isinstance(part, BodyPartReader):
+                raise BadRequest("nested multipart bodies are not accepted")
+            if part.name == "file" and data is None:
+                data = await _read_capped(_part_chunks(part), cap)
+            elif part.name == "pipeline" and pipeline is None:
+                pipeline = (await _read_field(part)).strip()
+            else:
+                # Unknown or repeated fields are read (boundedly) and ignored.
+                await _read_field(part)
+        else:
+            raise BadRequest(f"too many form fields (at most {MAX_PARTS})")
+    except (ValueError, AssertionError, RuntimeError) as exc:
+        raise BadRequest(f"malformed multipart body: {exc}") from exc
+    if data is None:
+        raise BadRequest("the multipart body has no `file` field")
+    if not data:
+        raise EmptyUpload("the `file` field is empty")
+    return Upload(data, pipeline)
