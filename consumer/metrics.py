@@ -1,0 +1,65 @@
+"""The consumer's Prometheus metrics (DESIGN.md, "Metrics"), in a registry of
+their own so that tests and several consumers in one process do not clash."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# Enqueue → completed. The objective (30 s) must be one of these buckets: the
+# SLI is the 30 s bucket over all finished jobs.
+LATENCY_BUCKETS = (0.5, 1, 2.5, 5, 10, 15, 20, 25, 30, 40, 60, 120, 300)
+STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+STAGES = ("download", "decode", "resize", "encode", "upload")
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.job_latency = Histogram(
+            "imagepipe_job_latency_seconds",
+            "Enqueue to completed (or failed), per job",
+            ["pipeline"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            "imagepipe_queue_wait_seconds",
+            "SQS SentTimestamp to received",
+            ["pipeline"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.stage_duration = Histogram(
+            "imagepipe_stage_duration_seconds",
+            "Time per processing stage",
+            ["stage"],
+            buckets=STAGE_BUCKETS,
+            registry=r,
+        )
+        self.jobs = Counter(
+            "imagepipe_jobs",
+            "Jobs finished by outcome and error code",
+            ["pipeline", "outcome", "code"],
+            registry=r,
+        )
+        self.in_flight = Gauge("imagepipe_jobs_in_flight", "Jobs being processed now", registry=r)
+        self.slots = Gauge("imagepipe_worker_slots", "Concurrent jobs this consumer runs", registry=r)
+        self.received = Counter("imagepipe_messages_received", "Messages received from SQS", registry=r)
+        self.deleted = Counter("imagepipe_messages_deleted", "Messages deleted from SQS", registry=r)
+        self.retried = Counter(
+            "imagepipe_messages_retried",
+            "Messages handed back to SQS for a later receive, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.deadline_misses = Counter(
+            "imagepipe_deadline_misses", "Jobs completed after their objective", ["pipeline"], registry=r
+        )
+        self.poll_errors = Counter("imagepipe_poll_errors", "Failed SQS receives", registry=r)
+        for stage in STAGES:
+            self.stage_duration.labels(stage)
