@@ -36,8 +36,8 @@ class Backends:
     bucket: str
 
 
-async def open_backends(settings: Settings, stack: AsyncExitStack) -> Backends:
-    """Create the clients (closed with `stack`) and resolve the queue URL."""
+async def open_clients(settings: Settings, stack: AsyncExitStack) -> tuple[Any, Any]:
+    """The S3 and SQS clients for these settings, closed with `stack`."""
     session = get_session()
     s3 = await stack.enter_async_context(
         session.create_client(
@@ -49,6 +49,12 @@ async def open_backends(settings: Settings, stack: AsyncExitStack) -> Backends:
             "sqs", region_name=settings.region, endpoint_url=settings.sqs_endpoint_url, config=SQS_CONFIG
         )
     )
+    return s3, sqs
+
+
+async def open_backends(settings: Settings, stack: AsyncExitStack) -> Backends:
+    """Open the clients (closed with `stack`) and resolve the queue URL."""
+    s3, sqs = await open_clients(settings, stack)
     queue_url = settings.queue_url
     if not queue_url:
         queue_url = (await sqs.get_queue_url(QueueName=settings.queue_name))["QueueUrl"]

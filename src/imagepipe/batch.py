@@ -40,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool, Progress(len(files)) as progress:
         spec = pipelines[args.pipeline]
-        jobs = [pool.submit(process_file, f, args.out / name, spec, limits) for f, name in output_names(files)]
+        jobs = [
+            pool.submit(process_file, f, args.out / name, spec, limits) for f, name in output_names(files)
+        ]
         for job in jobs:
             result = job.result()
             failed += "error" in result
@@ -81,7 +83,12 @@ def process_file(path: Path, folder: Path, spec: PipelineSpec, limits: Limits) -
     for r in rendered.variants:
         target = folder / f"{r.variant.name}.{r.variant.extension}"
         target.write_bytes(r.data)
-        variants[r.variant.name] = {"path": str(target), "width": r.width, "height": r.height, "bytes": len(r.data)}
+        variants[r.variant.name] = {
+            "path": str(target),
+            "width": r.width,
+            "height": r.height,
+            "bytes": len(r.data),
+        }
     return {**result, "source": asdict(rendered.source), "variants": variants}
 
 

@@ -64,6 +64,11 @@ class Context:
     icc_profile: bytes | None = None
     # EXIF orientation 1-8 (1: as stored).
     orientation: int = 1
+    # Decoded pixels per source pixel: 1/2, 1/4 or 1/8 after JPEG scaled
+    # decoding, else 1. The decoded size is rounded up (its last row and column
+    # hold partial pixels), so source regions map through this, never through
+    # the ratio of the sizes.
+    decode_scale: float = 1.0
     # Per variant name: what region at which size; empty before `plan`.
     plans: dict[str, Plan] = field(default_factory=dict)
     # Per variant name: the resized image, before encoding.

@@ -66,9 +66,9 @@ async def ensure_bucket(s3: Any, bucket: str, region: str) -> None:
 async def ensure_queues(
     sqs: Any, queue_name: str, dlq_name: str, max_receives: int, visibility_timeout: int
 ) -> Queues:
-    dlq_url = (
-        await sqs.create_queue(QueueName=dlq_name, Attributes={"MessageRetentionPeriod": "1209600"})
-    )["QueueUrl"]
+    dlq_url = (await sqs.create_queue(QueueName=dlq_name, Attributes={"MessageRetentionPeriod": "1209600"}))[
+        "QueueUrl"
+    ]
     dlq_arn = (await sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"]))["Attributes"][
         "QueueArn"
     ]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from PIL import features
 
 from imagepipe.errors import InvalidSpec
 
@@ -30,7 +31,8 @@ CONTENT_TYPES: dict[str, str] = {
     "png": "image/png",
     "avif": "image/avif",
 }
-MAX_DIMENSION = 16384
+# WebP cannot encode more than 16383 pixels on a side (JPEG stops at 65500).
+MAX_DIMENSION = 16383
 DEFAULT_PIPELINE = "default"
 
 
@@ -103,14 +105,18 @@ DEFAULT_SPEC = PipelineSpec(
 )
 
 
-def _int_in(data: Mapping[str, Any], key: str, where: str, lo: int, hi: int, default: int) -> int:
+def _int_in(data: Mapping[str, Any], key: str, where: str, lo: int, hi: int, default: int | None) -> int:
     value = data.get(key, default)
+    if value is None:
+        raise InvalidSpec(f"{where}.{key}: required, an integer from {lo} to {hi}")
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise InvalidSpec(f"{where}.{key}: expected an integer from {lo} to {hi}, got {value!r}")
     return value
 
 
-def _choice(data: Mapping[str, Any], key: str, where: str, choices: tuple[str, ...], default: str | None) -> str:
+def _choice(
+    data: Mapping[str, Any], key: str, where: str, choices: tuple[str, ...], default: str | None
+) -> str:
     value = data.get(key, default)
     if value not in choices:
         raise InvalidSpec(f"{where}.{key}: expected one of {list(choices)}, got {value!r}")
@@ -124,6 +130,9 @@ def parse_encoding(data: Any, where: str) -> Encoding:
     if unknown:
         raise InvalidSpec(f"{where}: unknown fields {sorted(unknown)}")
     fmt = _choice(data, "format", where, FORMATS, "webp")
+    if fmt == "avif" and not features.check("avif"):
+        # Refused here, not as an internal error at render time on every job.
+        raise InvalidSpec(f"{where}.format: this build of Pillow cannot encode AVIF")
     max_effort = {"webp": 6, "avif": 10, "png": 9, "jpeg": 0}[fmt]
     default_effort = {"webp": 4, "avif": 6, "png": 6, "jpeg": 0}[fmt]
     lossless = data.get("lossless", False)
@@ -148,8 +157,8 @@ def parse_variant(data: Any, where: str) -> Variant:
         raise InvalidSpec(f"{where}.name: expected a short identifier, got {name!r}")
     return Variant(
         name=name,
-        width=_int_in(data, "width", where, 1, MAX_DIMENSION, 0),
-        height=_int_in(data, "height", where, 1, MAX_DIMENSION, 0),
+        width=_int_in(data, "width", where, 1, MAX_DIMENSION, None),
+        height=_int_in(data, "height", where, 1, MAX_DIMENSION, None),
         method=_choice(data, "method", where, METHODS, None),  # type: ignore[arg-type]
         encoding=parse_encoding(data.get("encoding", {}), f"{where}.encoding"),
     )

@@ -28,7 +28,14 @@ def test_processes_files_and_folders_and_reports_each(tmp_path: Path, corpus_dir
 
     assert result.returncode == 1, "a failed input must make the exit status non-zero"
     lines = {Path(r["input"]).name: r for r in map(json.loads, result.stdout.splitlines())}
-    assert set(lines) == {"Landscape_1.jpg", "Portrait_6.jpg", "with-alpha.png", "truncated.jpg", "notes.txt", "1.webp"}
+    assert set(lines) == {
+        "Landscape_1.jpg",
+        "Portrait_6.jpg",
+        "with-alpha.png",
+        "truncated.jpg",
+        "notes.txt",
+        "1.webp",
+    }
     assert lines["truncated.jpg"]["error"]["code"] == "corrupt_image"
     assert lines["notes.txt"]["error"]["code"] == "unsupported_format"
     portrait = lines["Portrait_6.jpg"]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from moto.server import ThreadedMotoServer
 
+from imagepipe.aws import open_clients
 from imagepipe.config import Settings
 from imagepipe.provision import Queues, ensure_bucket, ensure_queues
 
@@ -45,17 +46,10 @@ def moto_server() -> Iterator[MotoServer]:
 
 def provision(settings: Settings, max_receives: int = 5, visibility_timeout: int = 30) -> Queues:
     """Create the bucket and queues the settings name (synchronously, for fixtures)."""
-    from aiobotocore.session import get_session
 
     async def go() -> Queues:
-        session = get_session()
         async with AsyncExitStack() as stack:
-            s3 = await stack.enter_async_context(
-                session.create_client("s3", region_name=settings.region, endpoint_url=settings.s3_endpoint_url)
-            )
-            sqs = await stack.enter_async_context(
-                session.create_client("sqs", region_name=settings.region, endpoint_url=settings.sqs_endpoint_url)
-            )
+            s3, sqs = await open_clients(settings, stack)
             await ensure_bucket(s3, settings.bucket, settings.region)
             return await ensure_queues(
                 sqs, settings.queue_name, f"{settings.queue_name}-dlq", max_receives, visibility_timeout

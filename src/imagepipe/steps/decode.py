@@ -14,7 +14,5 @@ def decode(ctx: Context) -> None:
     except HEADER_ERRORS as exc:
         if ctx.source_info().format == "jpeg" and is_lossless(ctx.data):
             # libjpeg-turbo before 3.0 has no lossless (SOF3) decoder.
-            raise UnsupportedFormat(
-                "lossless JPEG (SOF3) cannot be decoded by this build's libjpeg"
-            ) from exc
+            raise UnsupportedFormat("lossless JPEG (SOF3) cannot be decoded by this build's libjpeg") from exc
         raise CorruptImage(f"cannot decode the image: {exc}") from exc

@@ -31,14 +31,14 @@ def encode(image: Image.Image, encoding: Encoding) -> bytes:
             buffer, "WEBP", quality=encoding.quality, method=encoding.effort, lossless=encoding.lossless
         )
     else:
-        _rgb(image).save(
-            buffer, "AVIF", quality=encoding.quality, speed=10 - encoding.effort
-        )
+        _rgb(image).save(buffer, "AVIF", quality=encoding.quality, speed=10 - encoding.effort)
     return buffer.getvalue()
 
 
 def _rgb(image: Image.Image) -> Image.Image:
-    return image.convert({"L": "RGB", "LA": "RGBA"}.get(image.mode, image.mode))
+    # convert() to the same mode is a full copy: skip it for RGB and RGBA.
+    mode = {"L": "RGB", "LA": "RGBA"}.get(image.mode, image.mode)
+    return image if mode == image.mode else image.convert(mode)
 
 
 def _flatten(image: Image.Image) -> Image.Image:

@@ -23,10 +23,20 @@ def resize_variants(ctx: Context) -> None:
     order = sorted(ctx.spec.variants, key=lambda v: ctx.plans[v.name].scale, reverse=True)
     for variant in order:
         plan = ctx.plans[variant.name]
-        base = _cheapest_base(plan, bases) or decoded
-        box = plan.crop.scaled(base.width / source.width, base.height / source.height)
+        base = _cheapest_base(plan, bases)
+        if base is None:
+            # A scaled JPEG decode is ceil(size / s) pixels: its size ratio to
+            # the source is not the scale, and using it shifts the picture.
+            base = decoded
+            box = plan.crop.scaled(ctx.decode_scale, ctx.decode_scale)
+        else:
+            # A full-frame variant covers exactly the source, edge to edge.
+            box = plan.crop.scaled(base.width / source.width, base.height / source.height)
         resized = resample(base, (plan.width, plan.height), box)
-        if plan.full_frame:
+        # Only a reduction of the decoded image is a cheaper base: an upscaled
+        # one (a cover thumbnail of a small square source) holds no more
+        # detail than the decoded image and would blur what is made from it.
+        if plan.full_frame and plan.scale < ctx.decode_scale:
             bases.append((plan, resized))
         ctx.resized[variant.name] = resized
 
@@ -36,7 +46,9 @@ def _cheapest_base(plan: Plan, bases: list[tuple[Plan, Image.Image]]) -> Image.I
     return min(good, key=lambda item: item[0])[1] if good else None
 
 
-def resample(image: Image.Image, size: tuple[int, int], box: tuple[float, float, float, float]) -> Image.Image:
+def resample(
+    image: Image.Image, size: tuple[int, int], box: tuple[float, float, float, float]
+) -> Image.Image:
     if size == image.size and box == (0, 0, image.width, image.height):
         return image.copy()
     return image.resize(size, Image.Resampling.LANCZOS, box=box)

@@ -16,5 +16,9 @@ def shrink_on_load(ctx: Context) -> None:
         scale = needed_scale(ctx.plans.values())
         if scale < 1.0:
             # The scale is uniform, so the stored (unrotated) size serves as is.
-            image.draft(None, jpeg_draft_size(image.width, image.height, scale))
+            stored_width = image.width
+            drafted = image.draft(None, jpeg_draft_size(image.width, image.height, scale))
+            if drafted is not None:
+                # The source's extent in decoded pixels: (0, 0, w / s, h / s).
+                ctx.decode_scale = drafted[1][2] / stored_width
     check_decoded_pixels(image.size, ctx.limits)

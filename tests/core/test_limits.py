@@ -1,0 +1,104 @@
+"""Pixel limits: bombs refused from the header with bounded memory; big real photos processed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from imagepipe.context import Limits
+from imagepipe.errors import TooManyPixels
+from imagepipe.pipeline import probe, render
+from imagepipe.spec import DEFAULT_SPEC
+from tests.core.imaging import encoded, outputs, render_file
+
+# Renders one file in a fresh interpreter and reports how much the peak RSS
+# grew during the render (ru_maxrss is a high-water mark, in KiB on Linux).
+MEASURE = """
+import json, resource, sys
+from pathlib import Path
+from imagepipe.errors import ImagePipeError
+from imagepipe.pipeline import render
+from imagepipe.spec import DEFAULT_SPEC
+
+data = Path(sys.argv[1]).read_bytes()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    render(data, DEFAULT_SPEC)
+    code = None
+except ImagePipeError as exc:
+    code = exc.code
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"code": code, "growth_mib": (after - before) / 1024}))
+"""
+
+
+def measure(path: Path) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [
+        ("sharp/giant-image.jpg", "20000x14000"),  # 280 MP
+        ("sharp/65536-uint32-limit.png", "65536x65536"),  # 4.3 Gpx, 4 GB as 8-bit palette
+    ],
+)
+def test_bombs_are_refused_from_the_header(corpus_dir: Path, name: str, size: str) -> None:
+    with pytest.raises(TooManyPixels, match=size) as caught:
+        probe((corpus_dir / name).read_bytes(), DEFAULT_SPEC)
+    assert caught.value.code == "too_many_pixels" and caught.value.status == 413
+
+
+@pytest.mark.parametrize("name", ["sharp/giant-image.jpg", "sharp/65536-uint32-limit.png"])
+def test_bombs_are_refused_with_bounded_memory(corpus_dir: Path, name: str) -> None:
+    # Measured: 1.4-1.5 MiB of growth (imports of the plugins); decoding
+    # either would take 280 MB and 4 GB.
+    result = measure(corpus_dir / name)
+    assert result["code"] == "too_many_pixels"
+    assert float(result["growth_mib"]) < 50, result  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["thumbor/gisele.jpg", "thumbor/9643x10328.jpg"])
+def test_100_megapixel_photos_are_processed_under_default_limits(corpus_dir: Path, name: str) -> None:
+    rendered = render_file(corpus_dir / name)
+    assert (rendered.source.width, rendered.source.height) == (9643, 10328)
+    sizes = {name_: image.size for name_, image in outputs(rendered).items()}
+    assert sizes == {"thumbnail": (150, 150), "medium": (560, 600), "large": (1008, 1080)}
+
+
+def test_a_100_megapixel_jpeg_is_decoded_small(corpus_dir: Path) -> None:
+    # DCT-scaled decoding: measured 23 MiB of growth; a full decode is 290 MB.
+    result = measure(corpus_dir / "thumbor/gisele.jpg")
+    assert result["code"] is None
+    assert float(result["growth_mib"]) < 100, result  # type: ignore[arg-type]
+
+
+def test_the_source_limit_is_configurable() -> None:
+    data = encoded(Image.new("RGB", (200, 100)), "PNG")
+    assert probe(data, DEFAULT_SPEC, Limits(max_pixels=20_000)).width == 200
+    with pytest.raises(TooManyPixels, match=r"200x100 \(0\.0 MP\); the limit is 0\.0 MP"):
+        probe(data, DEFAULT_SPEC, Limits(max_pixels=19_999))
+
+
+def test_the_decoded_limit_counts_what_scaled_decoding_leaves(corpus_dir: Path) -> None:
+    limits = Limits(max_decoded_pixels=2_000_000)
+    # A PNG decodes at full size: 2.4 MP is too much.
+    png = encoded(Image.new("RGB", (2000, 1200)), "PNG")
+    with pytest.raises(TooManyPixels, match="decoding needs 2000x1200"):
+        probe(png, DEFAULT_SPEC, limits)
+    # A 100 MP JPEG decodes at 1/8 (1206x1291, 1.6 MP): allowed.
+    data = (corpus_dir / "thumbor/9643x10328.jpg").read_bytes()
+    assert render(data, DEFAULT_SPEC, limits).variants[2].width == 1008
