@@ -13,7 +13,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 # Leftovers of uploads that failed half-way are unreachable (random ids, no
-# message): expire originals after a week. Status and variants are kept.
+# message): expire originals after a week. Idempotency records are useless
+# after their 24 h window. Status documents and variants are kept.
 LIFECYCLE = {
     "Rules": [
         {
@@ -22,7 +23,13 @@ LIFECYCLE = {
             "Status": "Enabled",
             "Expiration": {"Days": 7},
             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
-        }
+        },
+        {
+            "ID": "expire-idempotency",
+            "Filter": {"Prefix": "idempotency/"},
+            "Status": "Enabled",
+            "Expiration": {"Days": 2},
+        },
     ]
 }
 
