@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from imagepipe.errors import BadRequest, EmptyUpload, TooLarge, UnsupportedFormat
 
@@ -105,8 +106,9 @@ async def _read_multipart(request: web.Request, cap: int) -> Upload:
                 await _read_field(part)
         else:
             raise BadRequest(f"too many form fields (at most {MAX_PARTS})")
-    except (ValueError, AssertionError, RuntimeError) as exc:
-        raise BadRequest(f"malformed multipart body: {exc}") from exc
+    except (ValueError, AssertionError, RuntimeError, HttpProcessingError) as exc:
+        # The parser's message may quote the client's bytes: name the problem only.
+        raise BadRequest(f"malformed multipart body ({type(exc).__name__})") from exc
     if data is None:
         raise BadRequest("the multipart body has no `file` field")
     if not data:

@@ -97,6 +97,16 @@ CASES: list[tuple[str, Any, int, str]] = [
         400,
         "bad_request",
     ),
+    (
+        # A control byte in a part header: the multipart parser itself refuses it.
+        "invalid part header",
+        lambda c: {
+            "data": b'--y\r\nContent-Disposition: form-data; name="a\x04"\r\n\r\nv\r\n--y--\r\n',
+            "headers": {"Content-Type": "multipart/form-data; boundary=y"},
+        },
+        400,
+        "bad_request",
+    ),
 ]
 
 
