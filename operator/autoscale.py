@@ -191,10 +191,11 @@ def _smooth_rate(previous: float | None, raw: float, interval: float, p: Scaling
     return previous + p.rate_smoothing * (raw - previous)
 
 
-def _smooth_service(previous: float | None, measured: float | None, p: ScalingParams) -> float:
-    """EWMA of the measured mean service time (kept when nothing completed)."""
+def _smooth_service(previous: float | None, measured: float | None, p: ScalingParams) -> float | None:
+    """EWMA of the measured mean service time (kept when nothing completed;
+    None until the first measurement, so the prior never dilutes it)."""
     if measured is None or measured <= 0:
-        return previous if previous is not None else p.initial_service_seconds
+        return previous
     if previous is None:
         return measured
     return previous + p.service_smoothing * (measured - previous)
@@ -266,7 +267,8 @@ def desired_replicas(inputs: ScalingInputs, params: ScalingParams, state: Scaler
     ``params.min_replicas`` (≥ 1) nor more than ``params.max_replicas``.
     """
     rate = _smooth_rate(state.rate, inputs.arrival_rate, inputs.interval_seconds, params)
-    service = _smooth_service(state.service_seconds, inputs.service_seconds, params)
+    measured = _smooth_service(state.service_seconds, inputs.service_seconds, params)
+    service = params.initial_service_seconds if measured is None else measured
     backlog = waiting_backlog(inputs, params)
     steady, drain, floor, h = _components(rate, service, backlog, params)
     current = min(max(inputs.current_replicas, params.min_replicas), params.max_replicas)
@@ -285,5 +287,5 @@ def desired_replicas(inputs: ScalingInputs, params: ScalingParams, state: Scaler
         service_seconds=service,
         backlog=backlog,
         drain_seconds=h,
-        state=ScalerState(rate=rate, service_seconds=service, history=history),
+        state=ScalerState(rate=rate, service_seconds=measured, history=history),
     )

@@ -88,3 +88,43 @@ async def _queue_url(sqs: Any, queue: str) -> str | None:
     except ClientError:
         return None
     return url
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    """SQS's approximate message counts of the job queue and its dead-letter queue."""
+
+    visible: int
+    in_flight: int
+    delayed: int
+    dead_letter: int
+
+    @property
+    def total(self) -> int:
+        """Every message not yet deleted from the job queue (the arrival balance uses it)."""
+        return self.visible + self.in_flight + self.delayed
+
+
+DEPTH_ATTRIBUTES = [
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+]
+
+
+async def read_queue_depth(p: Pipeline) -> QueueDepth:
+    """The queue's and the DLQ's counts; raises ClientError/BotoCoreError/OSError when unreachable."""
+    async with AsyncExitStack() as stack:
+        _, sqs = await open_clients(settings_for(p), stack)
+        counts = await _attributes(sqs, p.spec["backend"]["queue"])
+        dead = await _attributes(sqs, p.dead_letter_queue)
+    return QueueDepth(visible=counts[0], in_flight=counts[1], delayed=counts[2], dead_letter=dead[0])
+
+
+async def _attributes(sqs: Any, queue: str) -> list[int]:
+    url = queue if queue.startswith(("http://", "https://")) else await _queue_url(sqs, queue)
+    if url is None:
+        raise ClientError({"Error": {"Code": "QueueDoesNotExist", "Message": queue}}, "GetQueueUrl")
+    response = await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=DEPTH_ATTRIBUTES)
+    attributes = response.get("Attributes", {})
+    return [int(attributes.get(name, 0)) for name in DEPTH_ATTRIBUTES]

@@ -26,6 +26,18 @@ def _run_options(parser: argparse.ArgumentParser, default: object) -> None:
     )
     parser.add_argument("--standalone", action="store_true", default=default, help="no peering")
     parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=default,
+        help="serve the operator's Prometheus metrics here (default: IMAGEPIPE_METRICS_PORT or 9102)",
+    )
+    parser.add_argument(
+        "--autoscale-interval",
+        type=float,
+        default=default,
+        help="seconds between autoscaler loops (default 15)",
+    )
+    parser.add_argument(
         "--liveness", default=default, help="kopf liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
     )
 

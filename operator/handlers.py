@@ -17,12 +17,13 @@ from typing import Any
 import aiohttp
 import kopf
 
-from .backend import BackendState, check_backend
+from .backend import BackendState, QueueDepth, check_backend, read_queue_depth
 from .builders import REPLICAS_OWNER_ANNOTATION
 from .children import build_children
 from .conditions import ready_status
 from .defaults import InvalidPipeline, Pipeline, parse_pipeline
 from .kube import ApiError, Kube
+from .metrics import DEFAULT_PORT, OperatorMetrics
 from .schema import GROUP, PLURAL, VERSION
 
 PROMETHEUS_API = "/apis/monitoring.coreos.com/v1"
@@ -33,10 +34,15 @@ RETRY_BACKEND_SECONDS = 30.0
 
 @dataclass
 class Context:
-    """What the handlers share: the API connection (from the login handler) and the backend check."""
+    """What the handlers share: the API connection (from the login handler), the backend
+    check and queue reading (tests replace them), and the operator's metrics."""
 
     connection: kopf.ConnectionInfo | None = None
     check_backend: Callable[[Pipeline], Awaitable[BackendState]] = check_backend
+    read_queue_depth: Callable[[Pipeline], Awaitable[QueueDepth]] = read_queue_depth
+    metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
+    # The operator's metrics port (0: any free port; None: not served).
+    metrics_port: int | None = DEFAULT_PORT
     _kube: Kube | None = field(default=None, repr=False)
     _kube_for: kopf.ConnectionInfo | None = field(default=None, repr=False)
 
@@ -53,8 +59,11 @@ class Context:
             self._kube = None
 
 
-def _fail(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, reason: str, message: str) -> None:
+def _fail(
+    ctx: Context, body: kopf.Body, status: kopf.Status, patch: kopf.Patch, reason: str, message: str
+) -> None:
     generation = int(body.metadata.get("generation") or 0)
+    ctx.metrics.record_error(f"{body.metadata.get('namespace')}/{body.metadata.get('name')}", reason)
     kopf.warn(body, reason=reason, message=message)
     patch.status.update(ready_status(status.get("conditions"), False, reason, message, generation))
 
@@ -76,22 +85,27 @@ async def reconcile(
     try:
         p = parse_pipeline(body)
     except InvalidPipeline as exc:
-        _fail(body, status, patch, exc.reason, exc.message)
+        _fail(ctx, body, status, patch, exc.reason, exc.message)
         raise kopf.PermanentError(exc.message) from exc
     kube = ctx.kube()
     try:
         if p.spec["scaling"]["engine"] == "keda" and not await kube.exists(KEDA_API):
             _fail(
-                body, status, patch, "KedaMissing", "scaling.engine is keda but KEDA's CRDs are not installed"
+                ctx,
+                body,
+                status,
+                patch,
+                "KedaMissing",
+                "scaling.engine is keda but KEDA's CRDs are not installed",
             )
             raise kopf.TemporaryError("KEDA is not installed", delay=RETRY_BACKEND_SECONDS)
         await apply_children(kube, body, p, logger)
     except (ApiError, aiohttp.ClientError, TimeoutError) as exc:
-        _fail(body, status, patch, "ApplyFailed", f"applying the children failed: {exc}")
+        _fail(ctx, body, status, patch, "ApplyFailed", f"applying the children failed: {exc}")
         raise kopf.TemporaryError(str(exc), delay=RETRY_APPLY_SECONDS) from exc
     state = await ctx.check_backend(p)
     if not state.ready:
-        _fail(body, status, patch, state.reason, state.message)
+        _fail(ctx, body, status, patch, state.reason, state.message)
         raise kopf.TemporaryError(state.message, delay=RETRY_BACKEND_SECONDS)
     patch.status.update(
         ready_status(status.get("conditions"), True, state.reason, state.message, p.generation)

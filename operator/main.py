@@ -1,16 +1,19 @@
-"""Wiring: one kopf registry with the login, the handlers and the settings;
-`run` starts kopf (peering on by default: several replicas, one acts)."""
+"""Wiring: one kopf registry with the login, the handlers, the autoscaler
+timer, the metrics server and the settings; `run` starts kopf (peering on by
+default: several replicas, one acts)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import kopf
 
-from . import handlers
+from . import autoscaler, handlers
+from .metrics import DEFAULT_PORT, MetricsServer
 
 PEERING_NAME = "imagepipe-operator"
 Login = Callable[..., kopf.ConnectionInfo | None]
@@ -21,13 +24,21 @@ def default_login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
 
-def build_registry(ctx: handlers.Context, login: Login = default_login) -> kopf.OperatorRegistry:
+def build_registry(
+    ctx: handlers.Context,
+    login: Login = default_login,
+    autoscale_interval: float = autoscaler.DEFAULT_INTERVAL_SECONDS,
+) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
+    scaler = autoscaler.Autoscaler(ctx.metrics, interval=autoscale_interval, read_depth=ctx.read_queue_depth)
+    server = MetricsServer(ctx.metrics, port=ctx.metrics_port or 0)
 
     @kopf.on.startup(registry=registry)
-    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         settings.posting.level = 20  # INFO and up become Kubernetes events
         settings.execution.max_workers = 8
+        if ctx.metrics_port is not None:
+            await server.start()
 
     @kopf.on.login(registry=registry)
     def connect(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -37,19 +48,24 @@ def build_registry(ctx: handlers.Context, login: Login = default_login) -> kopf.
 
     @kopf.on.cleanup(registry=registry)
     async def close(**_: Any) -> None:
+        await server.stop()
+        await scaler.close()
         await ctx.close()
 
     handlers.register(registry, ctx)
+    autoscaler.register(registry, ctx.kube, scaler)
     return registry
 
 
 def run(args: argparse.Namespace) -> int:
-    ctx = handlers.Context()
+    port = getattr(args, "metrics_port", None)
+    ctx = handlers.Context(metrics_port=metrics_port_from_env() if port is None else port)
+    interval = getattr(args, "autoscale_interval", None) or autoscaler.DEFAULT_INTERVAL_SECONDS
     namespaces = getattr(args, "namespace", None) or ()
     standalone = bool(getattr(args, "standalone", False))
     asyncio.run(
         kopf.operator(
-            registry=build_registry(ctx),
+            registry=build_registry(ctx, autoscale_interval=interval),
             clusterwide=not namespaces,
             namespaces=namespaces,
             standalone=standalone,
@@ -58,3 +74,12 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def metrics_port_from_env(env: Mapping[str, str] = os.environ) -> int:
+    """IMAGEPIPE_METRICS_PORT (default 9102)."""
+    value = env.get("IMAGEPIPE_METRICS_PORT", "")
+    try:
+        return int(value) if value else DEFAULT_PORT
+    except ValueError as exc:
+        raise SystemExit(f"IMAGEPIPE_METRICS_PORT: expected a port number, got {value!r}") from exc

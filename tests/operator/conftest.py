@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.operator.apiserver import ApiServer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -26,3 +29,14 @@ def minimal() -> dict[str, Any]:
 @pytest.fixture
 def full() -> dict[str, Any]:
     return example("full.yaml")
+
+
+@pytest.fixture(params=[False])
+def api(request: pytest.FixtureRequest) -> Iterator[ApiServer]:
+    """kmock's API server on loopback, in a thread of its own (parametrize
+    indirectly with True to serve KEDA's API too)."""
+    server = ApiServer(keda=request.param)
+    server.start()
+    assert server.ready.wait(10)
+    yield server
+    server.stop()

@@ -190,3 +190,22 @@ def test_pure_same_inputs_same_decision() -> None:
     a = decide(visible=123, arrival_rate=17.0)
     b = decide(visible=123, arrival_rate=17.0)
     assert a == b
+
+
+def test_first_measured_service_time_replaces_the_prior_at_once() -> None:
+    params = ScalingParams(initial_service_seconds=1.0)
+    quiet = ScalingInputs(
+        now=0.0,
+        visible=0,
+        in_flight=0,
+        arrival_rate=0.0,
+        interval_seconds=15.0,
+        service_seconds=None,
+        current_replicas=1,
+        ready_replicas=1,
+    )
+    before = desired_replicas(quiet, params, ScalerState())
+    assert before.service_seconds == 1.0 and before.state.service_seconds is None
+    measured = replace(quiet, now=15.0, service_seconds=0.25)
+    after = desired_replicas(measured, params, before.state)
+    assert after.service_seconds == 0.25

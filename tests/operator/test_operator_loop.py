@@ -6,109 +6,23 @@ spec → Ready=False condition and a Warning event."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import threading
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
 from typing import Any
 
-import kmock
 import kopf
-import pytest
 from kopf.testing import KopfRunner
 
-from imagepipe.operator.backend import BackendState
 from imagepipe.operator.builders import CONFIG_HASH_ANNOTATION
-from imagepipe.operator.defaults import Pipeline
 from imagepipe.operator.handlers import Context
 from imagepipe.operator.main import build_registry
-
-PIPELINES = "/apis/imagepipe.io/v1alpha1/namespaces/default/imagepipelines"
-DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
-
-
-class ApiServer(threading.Thread):
-    """kmock's Kubernetes emulator served on a loopback port from its own event loop."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.url = ""
-        self.ready = threading.Event()
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.stopping: asyncio.Event | None = None
-
-    def run(self) -> None:
-        asyncio.run(self.serve())
-
-    async def serve(self) -> None:
-        self.loop, self.stopping = asyncio.get_running_loop(), asyncio.Event()
-        emulator = kmock.KubernetesEmulator()
-        emulator.resources.load_bundled()
-        emulator.resources["imagepipe.io/v1alpha1/imagepipelines"] = kmock.ResourceInfo(
-            kind="ImagePipeline",
-            namespaced=True,
-            subresources={"status"},
-            verbs={"list", "watch", "get", "patch"},
-        )
-        emulator.objects["v1/namespaces", None, "default"] = {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": "default", "uid": "ns-default"},
-        }
-        async with emulator, kmock.Server(emulator, host="127.0.0.1") as server:
-            self.url = str(server.url).rstrip("/")
-            self.ready.set()
-            await self.stopping.wait()
-
-    def stop(self) -> None:
-        if self.loop and self.stopping:
-            self.loop.call_soon_threadsafe(self.stopping.set)
-        self.join(timeout=10)
-
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        kind = "application/merge-patch+json" if method == "PATCH" else "application/json"
-        request = urllib.request.Request(
-            self.url + path, data=data, method=method, headers={"Content-Type": kind}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                return None
-            raise
-
-
-@pytest.fixture
-def api() -> Iterator[ApiServer]:
-    server = ApiServer()
-    server.start()
-    assert server.ready.wait(10)
-    yield server
-    server.stop()
-
-
-async def backend_ready(p: Pipeline) -> BackendState:
-    return BackendState(True, "BackendReady", "checked by the test")
-
-
-def eventually(check: Callable[[], Any], timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
+from tests.operator.apiserver import DEPLOYMENTS, PIPELINES, ApiServer, backend_ready, empty_queue, eventually
 
 
 def runner(api: ApiServer) -> KopfRunner:
-    ctx = Context(check_backend=backend_ready)
-    registry = build_registry(ctx, login=lambda **_: kopf.ConnectionInfo(server=api.url))
+    # No metrics port; the autoscaler sees an empty queue and its next loop is far away,
+    # so the replicas the test sets by hand stay.
+    ctx = Context(check_backend=backend_ready, read_queue_depth=empty_queue, metrics_port=None)
+    login = lambda **_: kopf.ConnectionInfo(server=api.url)  # noqa: E731
+    registry = build_registry(ctx, login=login, autoscale_interval=3600)
     settings = kopf.OperatorSettings()
     settings.scanning.disabled = True
     settings.watching.server_timeout = 10

@@ -1,0 +1,187 @@
+"""The autoscaler loop: a kopf timer per ImagePipeline (every 15 s) that
+reads the queue and the consumers' metrics, asks `autoscale.desired_replicas`,
+sets the consumer Deployment's `spec.replicas` (engine builtin; with keda the
+ScaledObject does) and writes the decision to status and the metrics.
+
+A thin shell: every decision and number is made by pure functions in
+scaling.py, consumer_metrics.py and autoscale.py. A loop that cannot read
+what it needs logs, counts an error and waits for the next one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import kopf
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .autoscale import desired_replicas
+from .backend import QueueDepth, read_queue_depth
+from .conditions import now as timestamp
+from .consumer_metrics import Counts, pod_deltas
+from .defaults import InvalidPipeline, Pipeline, parse_pipeline
+from .kube import ApiError, Kube
+from .metrics import OperatorMetrics
+from .observe import consumer_targets, patch_replicas, prometheus_reading, read_replicas, scrape_pods
+from .scaling import (
+    ConsumerReading,
+    Memory,
+    last_scaling,
+    memory_from_status,
+    memory_to_status,
+    params_for,
+    remember,
+    scaling_inputs,
+    scaling_status,
+)
+from .schema import GROUP, PLURAL, VERSION
+
+DEFAULT_INTERVAL_SECONDS = 15.0
+TIMER_ID = "autoscaler"
+log = logging.getLogger(__name__)
+
+
+class QuietTimer(logging.Filter):
+    """Drops kopf's "Timer 'autoscaler' succeeded." (INFO): with INFO posted as
+    Kubernetes events, it would add an Event per pipeline every loop. The
+    loop logs its replica changes itself, and failures still get through."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != f"Timer {TIMER_ID!r} succeeded."
+
+
+def pipeline_label(p: Pipeline) -> str:
+    return f"{p.namespace}/{p.name}"
+
+
+@dataclass
+class Autoscaler:
+    """The loop's state across ticks: one Memory per pipeline, one HTTP session for scrapes."""
+
+    metrics: OperatorMetrics
+    interval: float = DEFAULT_INTERVAL_SECONDS
+    read_depth: Callable[[Pipeline], Awaitable[QueueDepth]] = read_queue_depth
+    memories: dict[str, Memory] = field(default_factory=dict)
+    _http: aiohttp.ClientSession | None = field(default=None, repr=False)
+
+    def http(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession()
+        return self._http
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    def forget(self, p: Pipeline) -> None:
+        self.memories.pop(pipeline_label(p), None)
+        self.metrics.forget(pipeline_label(p))
+
+    async def tick(self, kube: Kube, body: kopf.Body, status: kopf.Status, patch: kopf.Patch) -> None:
+        try:
+            p = parse_pipeline(body)
+        except InvalidPipeline:
+            return  # the reconcile handler reports it
+        label = pipeline_label(p)
+        try:
+            await self._tick(kube, p, status, patch)
+        except (ApiError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("autoscaler %s: Kubernetes API: %r", label, exc)
+            self.metrics.record_error(label, "AutoscalerApiError")
+        except (ClientError, BotoCoreError, OSError) as exc:
+            log.warning("autoscaler %s: reading the queue failed: %r", label, exc)
+            self.metrics.record_error(label, "QueueUnreadable")
+
+    async def _tick(self, kube: Kube, p: Pipeline, status: kopf.Status, patch: kopf.Patch) -> None:
+        label = pipeline_label(p)
+        replicas = await read_replicas(kube, p)
+        if replicas is None:
+            return  # not created yet
+        depth = await self.read_depth(p)
+        self.metrics.record_queue(label, depth)
+        memory = self.memories.get(label) or memory_from_status(status.get("autoscaler"))
+        now = time.time()
+        reading = await self._read_consumers(kube, p, memory, now)
+        inputs = scaling_inputs(now, depth, reading, replicas, memory)
+        decision = desired_replicas(inputs, params_for(p, self.interval), memory.scaler)
+        if p.spec["scaling"]["engine"] == "builtin" and decision.replicas != replicas.current:
+            await patch_replicas(kube, p, decision.replicas)
+            log.info(
+                "autoscaler %s: %d → %d replicas (%s)",
+                label,
+                replicas.current,
+                decision.replicas,
+                decision.reason,
+            )
+        self.metrics.record_decision(
+            label, decision.replicas, decision.reason, decision.service_seconds, decision.arrival_rate
+        )
+        memory = remember(memory, decision, depth, now)
+        self.memories[label] = memory
+        patch.status.update(scaling_status(p, decision, replicas, reading, depth))
+        patch.status["autoscaler"] = memory_to_status(memory)
+        if p.spec["scaling"]["engine"] == "builtin":
+            patch.status["lastScaling"] = last_scaling(
+                status.get("lastScaling"), replicas.current, decision, timestamp()
+            )
+
+    async def _read_consumers(self, kube: Kube, p: Pipeline, memory: Memory, now: float) -> ConsumerReading:
+        url = p.spec["scaling"].get("prometheusUrl")
+        try:
+            if url:
+                interval = now - memory.time if memory.time is not None else self.interval
+                tick, window = await prometheus_reading(self.http(), url, p, interval)
+                return ConsumerReading(tick, window)
+            return await self._scrape(kube, p, memory, now)
+        except (aiohttp.ClientError, TimeoutError, KeyError, ValueError) as exc:
+            log.warning("autoscaler %s: consumer metrics unreadable: %r", pipeline_label(p), exc)
+            self.metrics.record_error(pipeline_label(p), "ConsumerMetricsUnreadable")
+            return ConsumerReading(None, Counts())
+
+    async def _scrape(self, kube: Kube, p: Pipeline, memory: Memory, now: float) -> ConsumerReading:
+        """Scrape the ready pods; the deltas since the previous scrape (none on the first)."""
+        pods = await scrape_pods(self.http(), await consumer_targets(kube, p))
+        baseline = not memory.scraped
+        delta = pod_deltas(memory.pods, pods, baseline=baseline)
+        memory.pods, memory.scraped = pods, True
+        window = memory.add_to_window(now, delta)
+        return ConsumerReading(None if baseline else delta, window)
+
+
+def _without_finalizer(registry: kopf.OperatorRegistry, fn: Callable[..., Any]) -> None:
+    """kopf gives every timer a finalizer (to stop it before the object goes),
+    and has no option against it. A finalizer would block deleting an
+    ImagePipeline while no operator runs, which the design forbids; without
+    one kopf stops the timer when the deletion arrives, which is all a timer
+    that only reads and scales needs. So the registered handler is replaced
+    by a copy without (kopf internals: the registry test guards them)."""
+    spawning = registry._spawning
+    spawning._handlers = [
+        dataclasses.replace(h, requires_finalizer=False) if h.fn is fn else h for h in spawning._handlers
+    ]
+
+
+def register(registry: kopf.OperatorRegistry, kube: Callable[[], Kube], scaler: Autoscaler) -> None:
+    """The timer and the forgetting of deleted pipelines (no finalizer: optional=True)."""
+
+    @kopf.timer(GROUP, VERSION, PLURAL, id=TIMER_ID, interval=scaler.interval, registry=registry)
+    async def autoscale(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, **_: Any) -> None:
+        await scaler.tick(kube(), body, status, patch)
+
+    _without_finalizer(registry, autoscale)
+    objects = logging.getLogger("kopf.objects")
+    if not any(isinstance(f, QuietTimer) for f in objects.filters):
+        objects.addFilter(QuietTimer())
+
+    @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True, registry=registry)
+    def forget(body: kopf.Body, **_: Any) -> None:
+        with contextlib.suppress(InvalidPipeline):
+            scaler.forget(parse_pipeline(body))

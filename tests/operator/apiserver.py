@@ -1,0 +1,101 @@
+"""kmock's Kubernetes emulator on a loopback port in a background thread
+(TESTING.md's notes), and helpers for tests that run the real operator loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import kmock
+
+from imagepipe.operator.backend import BackendState, QueueDepth
+from imagepipe.operator.defaults import Pipeline
+
+PIPELINES = "/apis/imagepipe.io/v1alpha1/namespaces/default/imagepipelines"
+DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
+
+
+class ApiServer(threading.Thread):
+    """kmock's Kubernetes emulator served on a loopback port from its own event loop."""
+
+    def __init__(self, keda: bool = False) -> None:
+        super().__init__(daemon=True)
+        self.keda = keda  # serve KEDA's ScaledObject API as if KEDA were installed
+        self.url = ""
+        self.ready = threading.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stopping: asyncio.Event | None = None
+
+    def run(self) -> None:
+        asyncio.run(self.serve())
+
+    async def serve(self) -> None:
+        self.loop, self.stopping = asyncio.get_running_loop(), asyncio.Event()
+        emulator = kmock.KubernetesEmulator()
+        emulator.resources.load_bundled()
+        emulator.resources["imagepipe.io/v1alpha1/imagepipelines"] = kmock.ResourceInfo(
+            kind="ImagePipeline",
+            namespaced=True,
+            subresources={"status"},
+            verbs={"list", "watch", "get", "patch"},
+        )
+        if self.keda:
+            for plural, kind in (
+                ("scaledobjects", "ScaledObject"),
+                ("triggerauthentications", "TriggerAuthentication"),
+            ):
+                emulator.resources[f"keda.sh/v1alpha1/{plural}"] = kmock.ResourceInfo(
+                    kind=kind, namespaced=True
+                )
+        emulator.objects["v1/namespaces", None, "default"] = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": "default", "uid": "ns-default"},
+        }
+        async with emulator, kmock.Server(emulator, host="127.0.0.1") as server:
+            self.url = str(server.url).rstrip("/")
+            self.ready.set()
+            await self.stopping.wait()
+
+    def stop(self) -> None:
+        if self.loop and self.stopping:
+            self.loop.call_soon_threadsafe(self.stopping.set)
+        self.join(timeout=10)
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        kind = "application/merge-patch+json" if method == "PATCH" else "application/json"
+        request = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"Content-Type": kind}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise
+
+
+async def empty_queue(p: Pipeline) -> QueueDepth:
+    return QueueDepth(0, 0, 0, 0)
+
+
+async def backend_ready(p: Pipeline) -> BackendState:
+    return BackendState(True, "BackendReady", "checked by the test")
+
+
+def eventually(check: Callable[[], Any], timeout: float = 20) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
