@@ -13,7 +13,8 @@ all jobs of all seeds done within the objective, "worst" the lowest share of
 a single seed, pod-seconds the mean per run). KEDA is run for every
 ``queueLength`` in a range; the table shows the best per trace (the cheapest
 one meeting the target, else the one with the highest share) and the best
-single value for all traces. Run ``python -m imagepipe.operator.simulate``.
+single value for all traces. Run ``imagepipe simulate`` (or
+``python -m imagepipe.operator.simulate``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from dataclasses import dataclass
 from functools import partial
 
 from imagepipe.operator.autoscale import ScalingParams
-from imagepipe.operator.simulate_engine import Controller, RunResult, SimConfig, run
+from imagepipe.operator.simulate_engine import Controller, RunResult, SimConfig
+from imagepipe.operator.simulate_engine import run as run_simulation
 from imagepipe.operator.simulate_policies import (
     FixedFleet,
     KedaQueueLength,
@@ -82,7 +84,7 @@ def simulate_policy(
 ) -> Summary:
     """Run a fresh controller from ``make`` on each job set of ``trace``."""
     cfg = cfg or SimConfig()
-    runs = [run(cfg, j.arrivals, j.services, make(), trace.duration) for j in jobs]
+    runs = [run_simulation(cfg, j.arrivals, j.services, make(), trace.duration) for j in jobs]
     return _pool(trace.name, name, runs)
 
 
@@ -160,12 +162,13 @@ def format_table(rows: Sequence[Summary]) -> str:
     return "\n".join(lines)
 
 
-def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="imagepipe simulate",
-        description="Compare the SLO-aware autoscaler with KEDA's queue-length rule "
-        "and a fixed fleet in a discrete-event simulation.",
-    )
+DESCRIPTION = (
+    "Compare the SLO-aware autoscaler with KEDA's queue-length rule "
+    "and a fixed fleet in a discrete-event simulation."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--trace", action="append", choices=sorted(TRACES), help="trace to run (repeatable; default: all)"
     )
@@ -179,13 +182,10 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--all-keda", action="store_true", help="print every queueLength searched, not only the best"
     )
-    return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry: print the comparison table; exit 1 if our policy misses the
-    target on a trace."""
-    args = _parse(argv)
+def run(args: argparse.Namespace) -> int:
+    """Print the comparison table; exit 1 if our policy misses the target on a trace."""
     traces = args.trace or list(TRACES)
     seeds = range(args.seed, args.seed + max(1, args.seeds))
     qs = [int(q) for q in args.queue_lengths.split(",") if q.strip()]
@@ -197,6 +197,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_table(rows))
     missed = [r.trace for r in rows if r.policy == "ours" and r.within < TARGET]
     return 1 if missed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="imagepipe simulate", description=DESCRIPTION)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

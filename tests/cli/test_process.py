@@ -64,3 +64,13 @@ def test_unknown_pipeline_is_a_usage_error(tmp_path: Path, corpus_dir: Path) -> 
     result = run_process(corpus_dir / "sharp" / "Landscape_1.jpg", "--out", tmp_path, "--pipeline", "nope")
     assert result.returncode == 2
     assert "unknown pipeline" in result.stderr
+
+
+def test_every_command_has_help() -> None:
+    from imagepipe.cli import COMMANDS
+
+    script = str(Path(sys.executable).parent / "imagepipe")
+    for name in COMMANDS:
+        result = subprocess.run([script, name, "--help"], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, f"imagepipe {name} --help: {result.stderr}"
+        assert "usage: imagepipe" in result.stdout
