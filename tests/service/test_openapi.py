@@ -35,7 +35,6 @@ def test_api_conforms_to_document(service: Served) -> None:
     assert {(op.method.upper(), op.path) for op in operations} == documented
 
     for operation in operations:
-
         # Derandomized: the same requests every run, so CI is repeatable; raise
         # max_examples locally to explore further.
         @settings(
