@@ -28,7 +28,7 @@ from botocore.exceptions import ClientError
 from imagepipe.aws import Backends
 from imagepipe.config import Settings
 from imagepipe.context import Limits, RenderedVariant
-from imagepipe.errors import ImagePipeError
+from imagepipe.errors import ImagePipeError, OriginalMissing
 from imagepipe.jobs import (
     COMPLETED,
     QUEUED,
@@ -53,16 +53,6 @@ from .pool import RenderPool
 from .retry import backoff, is_last_receive, is_transient, release_visibility, retrying
 
 log = logging.getLogger(__name__)
-
-
-class OriginalMissing(ImagePipeError):
-    code = "not_found"
-    status = 404
-
-
-class RetriesExhausted(ImagePipeError):
-    code = "retries_exhausted"
-    status = 503
 
 
 @dataclass

@@ -62,6 +62,13 @@ class InvalidSpec(ImagePipeError):
     status = 400
 
 
+class OriginalMissing(ImagePipeError):
+    """A job whose original is gone (deleted, or expired): it can never succeed."""
+
+    code = "not_found"
+    status = 404
+
+
 class DeadlineExceeded(ImagePipeError):
     code = "deadline_exceeded"
     status = 504
