@@ -15,9 +15,8 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from imagepipe.operator.children import build_children
 from imagepipe.operator.defaults import parse_pipeline
-from imagepipe.operator.kube import PLURALS
+from imagepipe.operator.metrics import DEFAULT_PORT as METRICS_DEFAULT_PORT
 from imagepipe.operator.schema import openapi_schema
 
 from .helpers import (
@@ -202,7 +201,7 @@ def test_helm_test_without_example_checks_only_the_operator(defaults: list[dict[
     assert env["URLS"].split() == [f"http://imagepipe-operator.{NAMESPACE}.svc:8080/healthz"]
 
 
-# --- RBAC ----------------------------------------------------------------------
+# --- RBAC (exact coverage of the operator's calls: test_rbac.py) -------------------
 
 
 def _grants(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
@@ -215,45 +214,12 @@ def _grants(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
     }
 
 
-def _all_children_kinds() -> set[tuple[str, str]]:
-    """(API group, plural) of every child the operator can build, all options on."""
-    body = yaml.safe_load((REPO / "examples" / "full.yaml").read_text())
-    body["metadata"]["uid"] = "uid-1"
-    body["spec"]["scaling"]["engine"] = "keda"
-    body["spec"]["backend"]["credentialsSecret"] = "aws"
-    children = build_children(parse_pipeline(body), prometheus_rules=True)
-    return {(group_of(c), PLURALS[c["kind"]]) for c in children}
-
-
 def test_rbac_is_least_privilege(docs: list[dict[str, Any]]) -> None:
     for role in by_kind(docs, "ClusterRole") + by_kind(docs, "Role"):
         for group, resource, verb in _grants(role["rules"]):
             assert "*" not in (group, resource, verb)
             assert verb not in {"delete", "deletecollection", "escalate", "bind", "impersonate"}
             assert resource not in {"secrets", "clusterroles", "roles", "rolebindings"}
-
-
-def test_clusterwide_rbac_covers_what_the_operator_does(defaults: list[dict[str, Any]]) -> None:
-    (role,) = by_kind(defaults, "ClusterRole")
-    grants = _grants(role["rules"])
-    for group, plural in _all_children_kinds():
-        for verb in ("get", "create", "patch"):
-            assert (group, plural, verb) in grants, (group, plural, verb)
-    assert {("imagepipe.io", "imagepipelines", v) for v in ("list", "watch", "patch")} <= grants
-    assert ("imagepipe.io", "imagepipelines/status", "patch") in grants
-    assert ("", "events", "create") in grants
-    assert ("", "pods", "list") in grants
-    assert {("kopf.dev", "clusterkopfpeerings", v) for v in ("list", "watch", "patch")} <= grants
-    assert ("apiextensions.k8s.io", "customresourcedefinitions", "watch") in grants
-    # Nothing beyond what the code needs: the children, pipelines, events, pods, kopf.
-    needed_groups = {g for g, _ in _all_children_kinds()} | {
-        "imagepipe.io",
-        "kopf.dev",
-        "apiextensions.k8s.io",
-    }
-    assert {g for g, _, _ in grants} <= needed_groups | {""}
-    (kopf_peering,) = by_kind(defaults, "ClusterKopfPeering")
-    assert kopf_peering["metadata"]["name"] == "imagepipe-operator"
 
 
 def test_namespaced_rbac_grants_only_watched_namespaces(all_on: list[dict[str, Any]]) -> None:
@@ -281,6 +247,23 @@ def test_pod_monitor_selects_every_imagepipe_pod(all_on: list[dict[str, Any]]) -
     assert ports == {"http", "metrics"}  # ingest; consumer and operator
     assert "app.kubernetes.io/component" in monitor["spec"]["podTargetLabels"]
     assert "app.kubernetes.io/part-of" in monitor["spec"]["podTargetLabels"]
+
+
+def test_pod_monitor_scrapes_the_operators_metrics_port(all_on: list[dict[str, Any]]) -> None:
+    """The operator serves /metrics on IMAGEPIPE_METRICS_PORT (operator/main.py, metrics.py):
+    its pod exposes that port under the name the PodMonitor scrapes, and carries its selector."""
+    (monitor,) = by_kind(all_on, "PodMonitor")
+    (deployment,) = by_kind(all_on, "Deployment")
+    template = deployment["spec"]["template"]
+    for key, value in monitor["spec"]["selector"]["matchLabels"].items():
+        assert template["metadata"]["labels"][key] == value
+    assert template["metadata"]["labels"]["app.kubernetes.io/component"] == "operator"
+    (container,) = template["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert ports["metrics"] == int(env["IMAGEPIPE_METRICS_PORT"]) == METRICS_DEFAULT_PORT == 9102
+    endpoints = {e["port"]: e for e in monitor["spec"]["podMetricsEndpoints"]}
+    assert endpoints["metrics"]["path"] == "/metrics"
 
 
 def test_dashboard_configmap_carries_the_dashboard(all_on: list[dict[str, Any]]) -> None:

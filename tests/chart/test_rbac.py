@@ -1,0 +1,175 @@
+"""The chart's RBAC against the operator's code: every Kubernetes API call
+that operator/ makes (kube.py's apply, handlers.py, observe.py and
+autoscaler.py, driven through a recording client with every option on)
+becomes a (group, resource, verb), and the rendered rules grant exactly
+those plus what kopf itself needs. A call added to the code without a grant,
+or a grant nobody calls, fails here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Any, cast
+
+import kopf
+import pytest
+import yaml
+
+from imagepipe.operator.autoscaler import Autoscaler
+from imagepipe.operator.backend import QueueDepth
+from imagepipe.operator.children import build_children
+from imagepipe.operator.defaults import Pipeline, parse_pipeline
+from imagepipe.operator.handlers import KEDA_API, PROMETHEUS_API, apply_children
+from imagepipe.operator.kube import PLURALS, Kube
+from imagepipe.operator.metrics import OperatorMetrics
+
+from .helpers import REPO, VALUES_ALL, by_kind, documents, group_of, load_values, render
+
+Grant = tuple[str, str, str]  # (API group, resource, verb)
+
+# What kopf does on its own (not through operator/kube.py): follows ImagePipelines, keeps its
+# progress annotations on them, writes their status, and posts kopf.info/warn as Events.
+KOPF_NAMESPACED: set[Grant] = {
+    ("imagepipe.io", "imagepipelines", "list"),
+    ("imagepipe.io", "imagepipelines", "watch"),
+    ("imagepipe.io", "imagepipelines", "patch"),
+    ("imagepipe.io", "imagepipelines/status", "patch"),
+    ("", "events", "create"),
+}
+KOPF_PEERING = ("get", "list", "watch", "patch")
+KOPF_CLUSTER: set[Grant] = {
+    ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
+    ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
+}
+
+_PATH = re.compile(
+    r"^/(?:api/v1|apis/(?P<group>[^/]+)/[^/]+)/namespaces/[^/]+/(?P<resource>[^/?]+)"
+    r"(?:/(?P<name>[^/?]+)(?:/(?P<sub>[^/?]+))?)?(?:\?.*)?$"
+)
+_DISCOVERY = re.compile(r"^/apis/[^/]+/[^/]+$")  # non-resource URLs: every user may read them
+VERBS = {"POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}
+
+
+def grant_of(method: str, path: str) -> Grant | None:
+    if method == "GET" and _DISCOVERY.match(path):
+        return None
+    match = _PATH.match(path)
+    assert match, f"unrecognised API path {path}"
+    resource = match["resource"] + (f"/{match['sub']}" if match["sub"] else "")
+    verb = ("get" if match["name"] else "list") if method == "GET" else VERBS[method]
+    return (match["group"] or "", resource, verb)
+
+
+class RecordingKube(Kube):
+    """An API server where the children are missing (`exists=False`: apply creates them) or
+    exist and have drifted (apply patches them); records every request."""
+
+    def __init__(self, exists: bool) -> None:  # no HTTP session: nothing goes out
+        self.server = ""
+        self.exists_already = exists
+        self.calls: list[tuple[str, str]] = []
+
+    async def request(self, method: str, path: str, body: Any = None) -> dict[str, Any] | None:
+        self.calls.append((method, path))
+        if method != "GET":
+            return {}
+        if path in (PROMETHEUS_API, KEDA_API):
+            return {"resources": []}  # both installed: every optional child is built
+        if "/pods" in path:
+            return {"items": []}
+        if "/deployments/" in path and path.endswith("-consumer"):
+            return {"spec": {"replicas": 1}, "status": {"readyReplicas": 1}}
+        return {"metadata": {}} if self.exists_already else None
+
+
+def pipeline(engine: str) -> Pipeline:
+    body = yaml.safe_load((REPO / "examples" / "full.yaml").read_text())
+    body["metadata"]["uid"] = "uid-1"
+    body["spec"]["scaling"]["engine"] = engine
+    body["spec"]["scaling"].pop("prometheusUrl")  # the autoscaler scrapes the pods itself
+    body["spec"]["backend"]["credentialsSecret"] = "aws"
+    return parse_pipeline(body)
+
+
+async def backlog(p: Pipeline) -> QueueDepth:
+    return QueueDepth(visible=10_000, in_flight=0, delayed=0, dead_letter=0)
+
+
+async def drive(kube: RecordingKube, p: Pipeline) -> None:
+    metadata = {"name": p.name, "namespace": p.namespace, "uid": p.uid}
+    raw = {
+        "apiVersion": "imagepipe.io/v1alpha1",
+        "kind": "ImagePipeline",
+        "metadata": metadata,
+        "spec": p.spec,
+    }
+    body = kopf.Body(cast(kopf.RawBody, raw))
+    await apply_children(kube, body, p, logging.getLogger("test"))
+    scaler = Autoscaler(OperatorMetrics(), read_depth=backlog)
+    try:
+        await scaler._tick(kube, p, body.status, kopf.Patch())
+    finally:
+        await scaler.close()
+
+
+def operator_calls() -> set[Grant]:
+    """(group, resource, verb) of every API request the operator's code makes."""
+    grants: set[Grant] = set()
+    for engine in ("builtin", "keda"):
+        for exists in (False, True):
+            kube = RecordingKube(exists)
+            asyncio.run(drive(kube, pipeline(engine)))
+            grants |= {g for method, path in kube.calls if (g := grant_of(method, path))}
+    return grants
+
+
+@pytest.fixture(scope="module")
+def needed() -> set[Grant]:
+    return operator_calls()
+
+
+def grants_of(rules: list[dict[str, Any]]) -> set[Grant]:
+    return {
+        (group, resource, verb)
+        for rule in rules
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+def test_the_recorder_sees_the_calls_that_matter(needed: set[Grant]) -> None:
+    """Guards the driver: the autoscaler's reads and writes and every child's apply."""
+    assert ("", "pods", "list") in needed  # the ready consumer pods to scrape
+    assert ("apps", "deployments", "get") in needed and ("apps", "deployments", "patch") in needed
+    for engine in ("builtin", "keda"):
+        for child in build_children(pipeline(engine), prometheus_rules=True):
+            kind = (group_of(child), PLURALS[child["kind"]])
+            assert {(*kind, v) for v in ("get", "create", "patch")} <= needed, kind
+    assert not [g for g in needed if g[2] in ("delete", "update", "deletecollection")]
+
+
+def test_clusterwide_rules_are_exactly_what_the_code_and_kopf_use(needed: set[Grant]) -> None:
+    docs = documents(render({}))
+    (role,) = by_kind(docs, "ClusterRole")
+    (kopf_peering,) = by_kind(docs, "ClusterKopfPeering")
+    assert kopf_peering["metadata"]["name"] == "imagepipe-operator"
+    peering = {("kopf.dev", "clusterkopfpeerings", v) for v in KOPF_PEERING}
+    want = needed | KOPF_NAMESPACED | KOPF_CLUSTER | peering
+    got = grants_of(role["rules"])
+    assert got == want, {"missing": sorted(want - got), "unused": sorted(got - want)}
+
+
+def test_namespaced_rules_are_exactly_what_the_code_and_kopf_use(needed: set[Grant]) -> None:
+    docs = documents(render(load_values(VALUES_ALL)))
+    (cluster_role,) = by_kind(docs, "ClusterRole")
+    namespaces = {("", "namespaces", v) for v in ("list", "watch")}
+    assert grants_of(cluster_role["rules"]) == KOPF_CLUSTER | namespaces
+    roles = by_kind(docs, "Role")
+    assert roles
+    peering = {("kopf.dev", "kopfpeerings", v) for v in KOPF_PEERING}
+    want = needed | KOPF_NAMESPACED | peering
+    for role in roles:
+        got = grants_of(role["rules"])
+        assert got == want, {"missing": sorted(want - got), "unused": sorted(got - want)}
