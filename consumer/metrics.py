@@ -3,6 +3,7 @@ their own so that tests and several consumers in one process do not clash."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -12,6 +13,18 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 LATENCY_BUCKETS = (0.5, 1, 2.5, 5, 10, 15, 20, 25, 30, 40, 60, 120, 300)
 STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 STAGES = ("download", "decode", "resize", "encode", "upload")
+# The codes a job can fail with. Their series exist from start-up: rate() and
+# increase() cannot see the event that creates a series, so a failure code
+# seen first would never count against the SLI.
+FAILURE_CODES = (
+    "unsupported_format",
+    "corrupt_image",
+    "too_many_pixels",
+    "too_large",
+    "not_found",
+    "retries_exhausted",
+    "internal",
+)
 
 
 @dataclass
@@ -22,7 +35,7 @@ class Metrics:
         r = self.registry
         self.job_latency = Histogram(
             "imagepipe_job_latency_seconds",
-            "Enqueue to completed (or failed), per job",
+            "Enqueue to completed, per completed job (failed jobs count in imagepipe_jobs_total)",
             ["pipeline"],
             buckets=LATENCY_BUCKETS,
             registry=r,
@@ -63,3 +76,13 @@ class Metrics:
         self.poll_errors = Counter("imagepipe_poll_errors", "Failed SQS receives", registry=r)
         for stage in STAGES:
             self.stage_duration.labels(stage)
+
+    def prepare(self, pipelines: Iterable[str]) -> None:
+        """Create every per-pipeline series at zero, so the first job counts too."""
+        for pipeline in pipelines:
+            self.job_latency.labels(pipeline)
+            self.queue_wait.labels(pipeline)
+            self.deadline_misses.labels(pipeline)
+            self.jobs.labels(pipeline, "completed", "none")
+            for code in FAILURE_CODES:
+                self.jobs.labels(pipeline, "failed", code)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from imagepipe.aws import open_backends
 from imagepipe.config import Settings
+from imagepipe.spec import load_pipelines
 
 from .health import Liveness, build_app, serve
 from .job import JobEnv, handle
@@ -47,6 +48,7 @@ class Consumer:
         self.settings = settings
         self.options = options or Options()
         self.metrics = Metrics()
+        self.metrics.prepare(load_pipelines(settings.pipelines_file))
         self.liveness = Liveness(self.options.stall_seconds)
         self.stopping = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()

@@ -25,6 +25,22 @@ UPLOAD_BUCKETS = (
 )
 
 
+# Refusals and the upload route's answers exist from start-up at zero: rate()
+# cannot see the event that creates a series.
+REJECTION_CODES = (
+    "empty_upload",
+    "bad_request",
+    "unsupported_format",
+    "corrupt_image",
+    "too_many_pixels",
+    "too_large",
+    "unknown_pipeline",
+    "unauthorized",
+    "idempotency_conflict",
+)
+UPLOAD_STATUSES = ("200", "202", "400", "401", "409", "413", "415", "422", "500", "503")
+
+
 class IngestMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -52,6 +68,10 @@ class IngestMetrics:
             buckets=UPLOAD_BUCKETS,
             registry=self.registry,
         )
+        for code in REJECTION_CODES:
+            self.rejected.labels(code)
+        for status in UPLOAD_STATUSES:
+            self.requests.labels("/v1/images", "POST", status)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

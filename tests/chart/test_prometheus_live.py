@@ -19,16 +19,17 @@ What runs, all on 127.0.0.1:
   select on. The rule groups are the shipped ones with their `interval`
   lowered to 1 s; expressions and `for` are untouched.
 
-A warm-up (one good image, one corrupt, one the ingest refuses) comes first
-and Prometheus must have scraped its counters before the measured load
-starts: rate() cannot see the increment that creates a series (the roles
-create labelled series on first use), so whatever happens before a series'
-first scrape is invisible to every rate-based rule. The measured load: 13
+A warm-up (one good image, one corrupt, one the ingest refuses) comes first,
+and Prometheus collects a few samples of it before the measured load: 13
 good images, then 2 corrupt ones that pass the ingest's header probe but fail
-in the consumer (`corrupt_image`), and 1 that the ingest refuses (422).
+in the consumer (`corrupt_image`), and 1 that the ingest refuses (422). Every
+job counts, the warm-up's first ones included: the roles create their series
+at zero on start-up, because rate() cannot see the event that creates a
+series (before they did, each pod's first completion and first failure per
+code were lost to the SLI).
 
 The pipeline's SLO target is 90 % (the CRD's minimum; the default is 99 %), so
-2 failed jobs in 15 burn the budget at 1.33×: the slow-burn ticket must fire
+3 failed jobs in 17 burn the budget at 1.76×: the slow-burn ticket must fire
 (3d & 6h > 1×) and the page must not (it needs 6× or 14.4×), nor may any
 installation-wide alert be active once the queue has drained.
 """
@@ -398,7 +399,8 @@ def test_prometheus_evaluates_the_rules_on_a_live_stack(
             api.call("POST", PIPELINES, body)
             eventually(prom.targets_up, 20, "Prometheus scraping ingest, consumer and operator")
 
-            # Warm-up: its counters must be scraped before the measured load counts.
+            # Warm-up: scraped for a while before the measured load, so rate()'s extrapolation
+            # at the edges of the series stays small.
             warm = finished_jobs_after(ingest, upload_all(ingest, [corpus_dir / p for p in WARM_UP]))
             assert sorted(d["status"] for d in warm.values()) == ["completed", "failed"]
             refuse(ingest, corpus_dir / REFUSED)
@@ -443,11 +445,13 @@ def test_prometheus_evaluates_the_rules_on_a_live_stack(
             )
             delta = {k: after[k] - before[k] for k in after}
             assert delta == want, delta
-            expected_error = 1 - delta["good"] / (delta["completed"] + delta["failed"])  # 2/15
+            # Over every finished job, the warm-up's included: 3/17.
+            expected_error = 1 - after["good"] / (after["completed"] + after["failed"])
             eventually(lambda: scraped(prom, after), 15, "Prometheus scraping the final counters")
 
             check_slo_rules(prom, expected_error)
-            check_installation_rules(prom, finished=len(GOOD) + len(CORRUPT), accepted=len(job_ids))
+            finished = int(after["completed"] + after["failed"])
+            check_installation_rules(prom, finished=finished, accepted=len(warm) + len(job_ids))
             check_alerts(prom, installation_alerts)
         assert operator.exception is None
     finally:
@@ -530,8 +534,9 @@ def check_installation_rules(prom: Prometheus, finished: int, accepted: int) -> 
         r["metric"]["status"]: float(r["value"][1])
         for r in prom.query(f"imagepipe:ingest_requests:rate5m{pipeline}")
     }
-    assert {"200", "202", "422"} <= set(by_status) and all(v > 0 for v in by_status.values()), by_status
-    assert not [s for s in by_status if s.startswith("5")], by_status
+    # Statuses nothing was answered with yet exist at zero.
+    assert all(by_status.get(status, 0) > 0 for status in ("200", "202", "422")), by_status
+    assert not [s for s, rate in by_status.items() if s.startswith("5") and rate > 0], by_status
     assert accepted * 0.99 <= by_status["202"] * window <= accepted * most, by_status
     assert prom.value(f"imagepipe:ingest_5xx:ratio_rate5m{pipeline}") == 0
     assert prom.value('sum(rate(imagepipe_http_requests_total{app_kubernetes_io_component="ingest"}[1m]))')
@@ -547,7 +552,7 @@ def check_installation_rules(prom: Prometheus, finished: int, accepted: int) -> 
 
 
 def check_alerts(prom: Prometheus, installation_alerts: set[str]) -> None:
-    """All rules evaluate without errors; with the queue drained, the 1.33× burn keeps the
+    """All rules evaluate without errors; with the queue drained, the 1.76× burn keeps the
     ticket open and nothing else is active. (During the burst the backlog alert may go
     pending: rate5m over a series seconds old divides by 300 s. Its `for: 5m` covers that.)"""
 

@@ -132,6 +132,18 @@ def test_metrics_have_the_designed_names_and_the_objective_bucket() -> None:
     Metrics()
 
 
+def test_prepared_series_start_at_zero_so_the_first_job_counts() -> None:
+    metrics = Metrics()
+    metrics.prepare(["default", "avatars"])
+    text = generate_latest(metrics.registry).decode()
+    for pipeline in ("default", "avatars"):
+        assert f'imagepipe_jobs_total{{code="none",outcome="completed",pipeline="{pipeline}"}} 0.0' in text
+        failed = f'imagepipe_jobs_total{{code="corrupt_image",outcome="failed",pipeline="{pipeline}"}}'
+        assert f"{failed} 0.0" in text
+        assert f'imagepipe_job_latency_seconds_count{{pipeline="{pipeline}"}} 0.0' in text
+        assert f'imagepipe_deadline_misses_total{{pipeline="{pipeline}"}} 0.0' in text
+
+
 def test_liveness_fails_when_the_poll_loop_stalls() -> None:
     liveness = Liveness(stall_seconds=10)
     assert liveness.healthy()

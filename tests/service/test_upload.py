@@ -179,6 +179,9 @@ def test_health_ready_metrics_openapi(service: Served, images: dict[str, bytes])
     assert 'imagepipe_http_requests_total{method="POST",route="/v1/images",status="202"} 1.0' in text
     assert 'imagepipe_http_requests_total{method="POST",route="/v1/images",status="415"} 1.0' in text
     assert 'imagepipe_uploads_rejected_total{code="unsupported_format"} 1.0' in text
+    # Series that saw nothing yet exist at zero, so rate() sees their first event.
+    assert 'imagepipe_uploads_rejected_total{code="too_many_pixels"} 0.0' in text
+    assert 'imagepipe_http_requests_total{method="POST",route="/v1/images",status="503"} 0.0' in text
     assert "imagepipe_upload_bytes_count 1.0" in text
     assert 'imagepipe_http_request_duration_seconds_count{route="/v1/images"} 2.0' in text
     document = requests.get(f"{service.url}/openapi.json", timeout=10).json()
