@@ -271,11 +271,16 @@ def report(f: dict[str, Any], args: argparse.Namespace, load: tuple[str, str]) -
         f"  ingest VmHWM          {f['vmhwm_mb']:.1f} MB (peak VmRSS: first half "
         f"{f['rss_first_half_peak_mb']:.1f} MB, second half {f['rss_second_half_peak_mb']:.1f} MB)"
     )
+    # The target is per accepted 1 MB upload: the CPU-vs-size fit says what a
+    # 1 MB upload costs (fixed + per-MB parts). Without the probe (--plain) there
+    # is no fit, and CPU per MB of the mix (which charges the fixed part of
+    # smaller uploads to the MB) stands in, conservatively.
+    one_mb = f.get("cpu_ms_1mb_upload_fit", f["cpu_ms_per_mb"])
     checks = [
         (
-            f"ingest CPU <= {MAX_CPU_MS_PER_MB:.0f} ms per accepted MB",
-            f["cpu_ms_per_mb"] <= MAX_CPU_MS_PER_MB,
-            f"{f['cpu_ms_per_mb']:.2f} ms/MB",
+            f"ingest CPU <= {MAX_CPU_MS_PER_MB:.0f} ms per accepted 1 MB upload",
+            one_mb <= MAX_CPU_MS_PER_MB,
+            f"{one_mb:.2f} ms ({f['cpu_ms_per_mb']:.2f} ms per MB of this mix)",
         ),
         (
             f"memory flat (<= {FLAT_FRACTION:.0%} / {FLAT_KB // 1024} MB growth)",
