@@ -50,5 +50,6 @@ def resample(
     image: Image.Image, size: tuple[int, int], box: tuple[float, float, float, float]
 ) -> Image.Image:
     if size == image.size and box == (0, 0, image.width, image.height):
-        return image.copy()
+        # Nothing after this step changes pixels, so the image serves as is.
+        return image
     return image.resize(size, Image.Resampling.LANCZOS, box=box)
