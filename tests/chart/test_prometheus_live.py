@@ -56,18 +56,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
-import kopf
 import pytest
 import yaml
-from kopf.testing import KopfRunner
 from prometheus_client.parser import text_string_to_metric_families
 
 from imagepipe.operator.defaults import parse_pipeline
 from imagepipe.operator.handlers import Context
-from imagepipe.operator.main import build_registry
 from imagepipe.operator.metrics import MetricsServer, OperatorMetrics
 from imagepipe.operator.monitoring import WINDOWS, rule_groups
-from tests.operator.apiserver import PIPELINES, ApiServer
+from tests.operator.apiserver import PIPELINES, ApiServer, operator_runner
 from tests.support.backend import free_port
 
 from .helpers import VALUES_ALL, by_kind, documents, load_values, render
@@ -176,17 +173,6 @@ def operator_metrics_server(metrics: OperatorMetrics, port: int) -> Iterator[Non
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
-
-
-def operator_runner(api: ApiServer, ctx: Context) -> KopfRunner:
-    login = lambda **_: kopf.ConnectionInfo(server=api.url)  # noqa: E731
-    registry = build_registry(ctx, login=login, autoscale_interval=1.0)
-    settings = kopf.OperatorSettings()
-    settings.scanning.disabled = True
-    settings.watching.server_timeout = 10
-    return KopfRunner(
-        ["run", "--standalone", "--namespace", NAMESPACE], registry=registry, settings=settings, timeout=60
-    )
 
 
 def image_pipeline(backend: str) -> dict[str, Any]:
@@ -392,7 +378,7 @@ def test_prometheus_evaluates_the_rules_on_a_live_stack(
             started(dev, tmp_path / "dev.log", tmp_path, grace=15, IMAGEPIPE_SHUTDOWN_GRACE_SECONDS="2"),
             started(prometheus_args, tmp_path / "prometheus.log", tmp_path, grace=10),
             operator_metrics_server(ctx.metrics, ports["operator"]),
-            operator_runner(api, ctx) as operator,
+            operator_runner(api, ctx, autoscale_interval=1.0, namespace=NAMESPACE) as operator,
         ):
             eventually(lambda: http_get(f"{ingest}/readyz"), 30, "the dev stack's ingest")
             api.call("POST", f"/api/v1/namespaces/{NAMESPACE}/pods", consumer_pod(ports["consumer"]))

@@ -13,9 +13,13 @@ from collections.abc import Callable
 from typing import Any
 
 import kmock
+import kopf
+from kopf.testing import KopfRunner
 
 from imagepipe.operator.backend import BackendState, QueueDepth
 from imagepipe.operator.defaults import Pipeline
+from imagepipe.operator.handlers import Context
+from imagepipe.operator.main import build_registry
 
 PIPELINES = "/apis/imagepipe.io/v1alpha1/namespaces/default/imagepipelines"
 DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
@@ -99,3 +103,16 @@ def eventually(check: Callable[[], Any], timeout: float = 20) -> Any:
             return result
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.2)
+
+
+def operator_runner(
+    api: ApiServer, ctx: Context, autoscale_interval: float, namespace: str = "default"
+) -> KopfRunner:
+    """The real operator loop (its own registry) against the emulator, one namespace."""
+    login = lambda **_: kopf.ConnectionInfo(server=api.url)  # noqa: E731
+    registry = build_registry(ctx, login=login, autoscale_interval=autoscale_interval)
+    settings = kopf.OperatorSettings()
+    settings.scanning.disabled = True  # kmock cannot list namespaces
+    settings.watching.server_timeout = 10
+    args = ["run", "--standalone", "--namespace", namespace]
+    return KopfRunner(args, registry=registry, settings=settings, timeout=60)

@@ -18,7 +18,6 @@ from contextlib import AsyncExitStack, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import kopf
 import pytest
 from kopf.testing import KopfRunner
 
@@ -26,7 +25,7 @@ from imagepipe.aws import open_clients
 from imagepipe.config import Settings
 from imagepipe.operator.handlers import Context
 from imagepipe.operator.main import build_registry
-from tests.operator.apiserver import DEPLOYMENTS, PIPELINES, ApiServer, eventually
+from tests.operator.apiserver import DEPLOYMENTS, PIPELINES, ApiServer, eventually, operator_runner
 from tests.operator.test_consumer_metrics import consumer_text
 from tests.support.backend import MotoServer, free_port, provision
 
@@ -138,14 +137,8 @@ def consumer_pod(port: int) -> dict[str, Any]:
 
 
 def runner(api: ApiServer, metrics_port: int) -> KopfRunner:
-    ctx = Context(metrics_port=metrics_port)  # the real backend check and queue reading
-    login = lambda **_: kopf.ConnectionInfo(server=api.url)  # noqa: E731
-    registry = build_registry(ctx, login=login, autoscale_interval=0.5)
-    settings = kopf.OperatorSettings()
-    settings.scanning.disabled = True
-    settings.watching.server_timeout = 10
-    args = ["run", "--standalone", "--namespace", "default"]
-    return KopfRunner(args, registry=registry, settings=settings, timeout=60)
+    # The real backend check and queue reading.
+    return operator_runner(api, Context(metrics_port=metrics_port), autoscale_interval=0.5)
 
 
 def pipeline(minimal: dict[str, Any], moto: MotoServer, **scaling: Any) -> dict[str, Any]:

@@ -8,26 +8,26 @@ from __future__ import annotations
 
 from typing import Any
 
-import kopf
 from kopf.testing import KopfRunner
 
 from imagepipe.operator.builders import CONFIG_HASH_ANNOTATION
 from imagepipe.operator.handlers import Context
-from imagepipe.operator.main import build_registry
-from tests.operator.apiserver import DEPLOYMENTS, PIPELINES, ApiServer, backend_ready, empty_queue, eventually
+from tests.operator.apiserver import (
+    DEPLOYMENTS,
+    PIPELINES,
+    ApiServer,
+    backend_ready,
+    empty_queue,
+    eventually,
+    operator_runner,
+)
 
 
 def runner(api: ApiServer) -> KopfRunner:
     # No metrics port; the autoscaler sees an empty queue and its next loop is far away,
     # so the replicas the test sets by hand stay.
     ctx = Context(check_backend=backend_ready, read_queue_depth=empty_queue, metrics_port=None)
-    login = lambda **_: kopf.ConnectionInfo(server=api.url)  # noqa: E731
-    registry = build_registry(ctx, login=login, autoscale_interval=3600)
-    settings = kopf.OperatorSettings()
-    settings.scanning.disabled = True
-    settings.watching.server_timeout = 10
-    args = ["run", "--standalone", "--namespace", "default"]
-    return KopfRunner(args, registry=registry, settings=settings, timeout=60)
+    return operator_runner(api, ctx, autoscale_interval=3600)
 
 
 def test_children_and_variants_change(api: ApiServer, minimal: dict[str, Any]) -> None:
