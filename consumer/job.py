@@ -16,23 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from imagepipe.aws import Backends
 from imagepipe.config import Settings
 from imagepipe.context import Limits, RenderedVariant
-from imagepipe.errors import ImagePipeError, OriginalMissing
+from imagepipe.errors import ImagePipeError
 from imagepipe.jobs import (
     COMPLETED,
-    QUEUED,
-    VARIANT_CACHE_CONTROL,
     BadMessage,
     JobMessage,
     StatusDoc,
@@ -41,11 +36,10 @@ from imagepipe.jobs import (
     failed_status,
     parse_message,
     processing_status,
-    status_key,
-    variant_key,
 )
 from imagepipe.logs import job_context
 
+from . import store
 from .heartbeat import Heartbeat
 from .messages import Deleter, Received, set_visibility
 from .metrics import Metrics
@@ -246,56 +240,19 @@ class Job:
     # --- backend calls ------------------------------------------------------
 
     async def read_status(self) -> StatusDoc:
-        try:
-            response = await self.b.s3.get_object(Bucket=self.b.bucket, Key=status_key(self.job.job_id))
-            async with response["Body"] as body:
-                doc: StatusDoc = json.loads(await body.read())
-                return doc
-        except ClientError as exc:
-            if _code(exc) not in ("NoSuchKey", "404"):
-                raise
-        log.warning("no status document; starting one from the message")
-        return _status_from_message(self.job)
+        return await store.read_status(self.b, self.job)
 
     async def put_status(self, doc: StatusDoc) -> None:
-        await self.b.s3.put_object(
-            Bucket=self.b.bucket,
-            Key=status_key(self.job.job_id),
-            Body=json.dumps(doc).encode(),
-            ContentType="application/json",
-            CacheControl="no-cache",
-        )
+        await store.put_status(self.b, self.job.job_id, doc)
         self.doc = doc
 
     async def download(self) -> bytes:
-        try:
-            response = await self.b.s3.get_object(Bucket=self.b.bucket, Key=self.job.original_key)
-        except ClientError as exc:
-            if _code(exc) in ("NoSuchKey", "404"):
-                raise OriginalMissing(f"the original {self.job.original_key} does not exist") from exc
-            raise
-        async with response["Body"] as body:
-            data: bytes = await body.read()
-            return data
+        return await store.download(self.b, self.job)
 
     async def upload(self, variants: list[RenderedVariant]) -> None:
-        await asyncio.gather(*(retrying(functools.partial(self.put_variant, v)) for v in variants))
-
-    async def put_variant(self, rendered: RenderedVariant) -> None:
-        """Write once: an existing object (same job, same spec) is never overwritten."""
-        variant = rendered.variant
-        try:
-            await self.b.s3.put_object(
-                Bucket=self.b.bucket,
-                Key=variant_key(self.job.job_id, self.job.spec, variant.name, variant.extension),
-                Body=rendered.data,
-                ContentType=variant.content_type,
-                CacheControl=VARIANT_CACHE_CONTROL,
-                IfNoneMatch="*",
-            )
-        except ClientError as exc:
-            if _code(exc) not in ("PreconditionFailed", "412"):
-                raise
+        await asyncio.gather(
+            *(retrying(functools.partial(store.put_variant, self.b, self.job, v)) for v in variants)
+        )
 
     async def delete(self) -> None:
         if await self.env.deleter.delete(self.message):
@@ -317,29 +274,8 @@ class Job:
         return time.monotonic() + self.env.settings.objective_seconds - age
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 def _epoch(iso: str, message: Received) -> float:
     try:
         return datetime.fromisoformat(iso).timestamp()
     except ValueError:
         return message.sent_at or message.received_at
-
-
-def _status_from_message(job: JobMessage) -> StatusDoc:
-    return {
-        "job_id": job.job_id,
-        "status": QUEUED,
-        "pipeline": job.pipeline,
-        "spec": job.spec,
-        "source": None,
-        "variants": {},
-        "error": None,
-        "created_at": job.enqueued_at,
-        "started_at": None,
-        "completed_at": None,
-        "attempts": 0,
-        "owner": None,
-    }

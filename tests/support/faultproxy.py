@@ -119,8 +119,11 @@ class FaultProxy:
             self._server = None
         for writer in list(self._writers):
             _rst(writer)
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
+        # Let them finish cancelling before the loop stops (no "destroyed but pending").
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         mode = self._mode
