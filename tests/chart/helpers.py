@@ -93,6 +93,21 @@ def group_of(doc: dict[str, Any]) -> str:
     return api_version.split("/")[0] if "/" in api_version else ""
 
 
+# (API group, resource, verb)
+Grant = tuple[str, str, str]
+
+
+def grants_of(rules: list[dict[str, Any]]) -> set[Grant]:
+    """Every (group, resource, verb) that a Role's or ClusterRole's rules allow."""
+    return {
+        (group, resource, verb)
+        for rule in rules
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
 def pod_specs(docs: Iterable[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
     for doc in docs:
         if doc["kind"] == "Pod":

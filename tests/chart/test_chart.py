@@ -28,6 +28,7 @@ from .helpers import (
     by_kind,
     crd_documents,
     documents,
+    grants_of,
     group_of,
     load_values,
     pod_specs,
@@ -204,19 +205,9 @@ def test_helm_test_without_example_checks_only_the_operator(defaults: list[dict[
 # --- RBAC (exact coverage of the operator's calls: test_rbac.py) -------------------
 
 
-def _grants(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
-    return {
-        (group, resource, verb)
-        for rule in rules
-        for group in rule["apiGroups"]
-        for resource in rule["resources"]
-        for verb in rule["verbs"]
-    }
-
-
 def test_rbac_is_least_privilege(docs: list[dict[str, Any]]) -> None:
     for role in by_kind(docs, "ClusterRole") + by_kind(docs, "Role"):
-        for group, resource, verb in _grants(role["rules"]):
+        for group, resource, verb in grants_of(role["rules"]):
             assert "*" not in (group, resource, verb)
             assert verb not in {"delete", "deletecollection", "escalate", "bind", "impersonate"}
             assert resource not in {"secrets", "clusterroles", "roles", "rolebindings"}
@@ -224,11 +215,11 @@ def test_rbac_is_least_privilege(docs: list[dict[str, Any]]) -> None:
 
 def test_namespaced_rbac_grants_only_watched_namespaces(all_on: list[dict[str, Any]]) -> None:
     (cluster_role,) = by_kind(all_on, "ClusterRole")
-    assert {r for _, r, _ in _grants(cluster_role["rules"])} == {"customresourcedefinitions", "namespaces"}
+    assert {r for _, r, _ in grants_of(cluster_role["rules"])} == {"customresourcedefinitions", "namespaces"}
     roles = by_kind(all_on, "Role")
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["media", "photos"]
     for role in roles:
-        grants = _grants(role["rules"])
+        grants = grants_of(role["rules"])
         assert ("kopf.dev", "kopfpeerings", "patch") in grants
         assert ("imagepipe.io", "imagepipelines", "watch") in grants
     bindings = by_kind(all_on, "RoleBinding")

@@ -24,9 +24,7 @@ from imagepipe.operator.handlers import KEDA_API, PROMETHEUS_API, apply_children
 from imagepipe.operator.kube import PLURALS, Kube
 from imagepipe.operator.metrics import OperatorMetrics
 
-from .helpers import REPO, VALUES_ALL, by_kind, documents, group_of, load_values, render
-
-Grant = tuple[str, str, str]  # (API group, resource, verb)
+from .helpers import REPO, VALUES_ALL, Grant, by_kind, documents, grants_of, group_of, load_values, render
 
 # What kopf does on its own (not through operator/kube.py): follows ImagePipelines, keeps its
 # progress annotations on them, writes their status, and posts kopf.info/warn as Events.
@@ -127,16 +125,6 @@ def operator_calls() -> set[Grant]:
 @pytest.fixture(scope="module")
 def needed() -> set[Grant]:
     return operator_calls()
-
-
-def grants_of(rules: list[dict[str, Any]]) -> set[Grant]:
-    return {
-        (group, resource, verb)
-        for rule in rules
-        for group in rule["apiGroups"]
-        for resource in rule["resources"]
-        for verb in rule["verbs"]
-    }
 
 
 def test_the_recorder_sees_the_calls_that_matter(needed: set[Grant]) -> None:
