@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -79,8 +80,9 @@ class PipelineSpec:
     def to_data(self) -> list[dict[str, Any]]:
         return [asdict(v) for v in self.variants]
 
-    @property
+    @cached_property
     def spec_hash(self) -> str:
+        # The spec is immutable: hash it once, not on every upload.
         canonical = json.dumps(self.to_data(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
