@@ -6,17 +6,16 @@ ARG PYTHON_VERSION=3.11
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS build
 ARG AVX2=1
-ARG PILLOW_SIMD_VERSION=12.1.1.post0
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential \
-      libjpeg62-turbo-dev zlib1g-dev libwebp-dev liblcms2-dev libtiff-dev \
+      libjpeg62-turbo-dev zlib1g-dev liblcms2-dev libtiff-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
-# pillow-simd from source against libjpeg-turbo, libwebp, lcms2 and zlib;
-# a -mavx2 build dies on CPUs without AVX2, hence the build argument.
-RUN if [ "$AVX2" = 1 ]; then export CC="cc -mavx2"; fi \
- && pip wheel --no-cache-dir --no-binary pillow-simd --wheel-dir /wheels \
-      "pillow-simd==${PILLOW_SIMD_VERSION}"
+# pillow-simd from source against libjpeg-turbo, lcms2, zlib and a libwebp
+# built -O3 and linked in statically: the script bootstrap uses. A -mavx2
+# build dies on CPUs without AVX2, hence the build argument.
+COPY scripts/build-pillow-simd ./scripts/
+RUN IMAGEPIPE_AVX2="$AVX2" scripts/build-pillow-simd python /wheels
 COPY pyproject.toml README.md ./
 COPY src ./src
 COPY service ./service
@@ -27,7 +26,7 @@ RUN pip wheel --no-cache-dir --wheel-dir /wheels --find-links /wheels .
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libjpeg62-turbo zlib1g libwebp7 libwebpmux3 libwebpdemux2 liblcms2-2 libtiff6 \
+      libjpeg62-turbo zlib1g liblcms2-2 libtiff6 \
       libmagic1 libgs-common \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --uid 10001 --user-group --no-create-home --home-dir /nonexistent imagepipe

@@ -15,6 +15,7 @@ import pytest
 from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parents[2]
+BUILD_SCRIPT = REPO / "scripts" / "build-pillow-simd"
 
 
 def test_pil_is_pillow_simd() -> None:
@@ -26,6 +27,25 @@ def test_pil_is_pillow_simd() -> None:
     installed = {str(f) for f in simd.files or []}
     assert "PIL/__init__.py" in installed
     assert Path(PIL.__file__).parent == Path(str(simd.locate_file("PIL")))
+
+
+def test_pil_webp_is_the_static_libwebp_we_build() -> None:
+    """PIL._webp runs the libwebp scripts/build-pillow-simd compiles (-O3,
+    linked in statically), even once PIL.Image has loaded Debian's libwebp.so
+    through libtiff: a shared build of ours would lose to that one."""
+    pins = dict(
+        re.findall(r'^(PILLOW_SIMD_VERSION|LIBWEBP_VERSION)="([^"]+)"', BUILD_SCRIPT.read_text(), re.M)
+    )
+    code = (
+        "import PIL.Image; from PIL import features;"
+        "maps = open('/proc/self/maps').read();"
+        "print(features.version('webp'), 'libwebp.so' in maps)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    version, debian_loaded = result.stdout.split()
+    assert debian_loaded == "True", "premise: libtiff loads Debian's libwebp.so"
+    assert version == pins["LIBWEBP_VERSION"], "PIL._webp uses another libwebp: run scripts/bootstrap"
+    assert metadata.version("pillow-simd") == pins["PILLOW_SIMD_VERSION"]
 
 
 def _requirement_closure(extras: set[str]) -> set[str]:
