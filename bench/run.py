@@ -106,8 +106,11 @@ class ImagepipeImpl:
     """The product core, exactly as the consumer calls it."""
 
     def __init__(self) -> None:
+        from imagepipe.allocator import keep_freed_memory
         from imagepipe.pipeline import render
         from imagepipe.spec import DEFAULT_SPEC
+
+        keep_freed_memory()  # as the consumer's render workers and `imagepipe process` do
 
         self.render, self.spec = render, DEFAULT_SPEC
         self.stage_samples: dict[str, dict[str, list[float]]] = {}

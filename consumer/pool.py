@@ -3,7 +3,8 @@
 Workers are spawned (no inherited event loop, clients or threads; not a
 forkserver, whose death by a group-wide SIGTERM would break the pool), ignore
 SIGTERM/SIGINT so that a signal to the process group leaves the drain to the
-parent, and are replaced when one dies (out of memory, a
+parent, keep the memory one image frees for the next (imagepipe.allocator),
+and are replaced when one dies (out of memory, a
 crash in a codec): the job that was running is then retried, not lost.
 """
 
@@ -17,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from imagepipe.allocator import keep_freed_memory
 from imagepipe.context import Limits
 from imagepipe.pipeline import Rendered, render
 from imagepipe.spec import PipelineSpec
@@ -24,9 +26,10 @@ from imagepipe.spec import PipelineSpec
 log = logging.getLogger(__name__)
 
 
-def _ignore_signals() -> None:
+def _start_worker() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    keep_freed_memory()
 
 
 def _warm() -> None:
@@ -47,7 +50,7 @@ class RenderPool:
         self._executor = self._new_executor()
 
     def _new_executor(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.workers, mp_context=self._context, initializer=_ignore_signals)
+        return ProcessPoolExecutor(self.workers, mp_context=self._context, initializer=_start_worker)
 
     async def start(self) -> None:
         """Start every worker now rather than on the first jobs."""

@@ -14,6 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from imagepipe.allocator import keep_freed_memory
 from imagepipe.config import available_cpus
 from imagepipe.context import Limits
 from imagepipe.errors import ImagePipeError
@@ -38,7 +39,10 @@ def run(args: argparse.Namespace) -> int:
     files = sorted(set(expand(args.inputs)))
     limits = Limits(max_pixels=args.max_pixels)
     failed = 0
-    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool, Progress(len(files)) as progress:
+    with (
+        ProcessPoolExecutor(max(1, args.jobs), initializer=keep_freed_memory) as pool,
+        Progress(len(files)) as progress,
+    ):
         spec = pipelines[args.pipeline]
         jobs = [
             pool.submit(process_file, f, args.out / name, spec, limits) for f, name in output_names(files)

@@ -1,0 +1,35 @@
+"""Tune the C allocator of a process that renders one image after another."""
+
+from __future__ import annotations
+
+import ctypes
+
+# mallopt() parameters, from glibc's <malloc.h>.
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+# glibc's ceiling for the mmap threshold on 64-bit (half its 64 MiB heap size).
+MMAP_THRESHOLD = 32 * 1024 * 1024
+# Above the 2-8 MP photo's whole working set (decode, resize and libwebp's
+# encoder buffers): 32 MiB already ended the faults, this leaves room.
+TRIM_THRESHOLD = 64 * 1024 * 1024
+
+
+def keep_freed_memory() -> bool:
+    """Let the next image reuse the memory the last one freed.
+
+    By default glibc hands each large buffer back to the kernel when it is
+    freed (mmap'd chunks, and the heap top past a threshold that follows the
+    last such chunk), so every image page-faults its decode, resize and
+    encoder buffers in afresh: 3,700 faults and 8 ms of kernel time on an
+    average 2-8 MP photo, 5-8 % of its CPU. With buffers up to 32 MiB on the
+    heap and up to 64 MiB of free heap kept, a worker's RSS stays at its
+    largest recent working set instead of falling between images.
+
+    For render workers only (consumer pool, `imagepipe process`); returns
+    False, changing nothing, where the C library is not glibc.
+    """
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    if mallopt is None:
+        return False
+    # Setting either threshold also stops glibc from moving them on its own.
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
