@@ -80,9 +80,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def core_child(repeat: int) -> None:
     os.sched_setaffinity(0, {0})
+    from imagepipe.allocator import keep_freed_memory
     from imagepipe.pipeline import render
     from imagepipe.spec import DEFAULT_SPEC
 
+    keep_freed_memory()  # as bench/run.py and the consumer's render workers do
     per_photo = {}
     for name, data in load_images(PHOTOS):
         render(data, DEFAULT_SPEC)  # warm-up
