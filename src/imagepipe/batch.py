@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from imagepipe.allocator import keep_freed_memory
-from imagepipe.config import available_cpus
+from imagepipe.config import ConfigError, available_cpus, load_settings
 from imagepipe.context import Limits
 from imagepipe.errors import ImagePipeError
 from imagepipe.pipeline import render
@@ -32,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        # No backends here, but the renderers read IMAGEPIPE_CMYK_PROFILE.
+        load_settings(need_backends=False)
+    except ConfigError as exc:
+        print(f"imagepipe: {exc}", file=sys.stderr)
+        return 2
     pipelines = load_pipelines(args.pipelines)
     if args.pipeline not in pipelines:
         print(f"imagepipe: unknown pipeline {args.pipeline!r}; have {sorted(pipelines)}", file=sys.stderr)

@@ -48,6 +48,9 @@ class Settings:
     # Base of variant URLs; empty: the S3 endpoint and bucket.
     public_url: str = ""
     pipelines_file: Path | None = None
+    # Profile for untagged CMYK JPEGs; None: Ghostscript's default_cmyk.icc.
+    # Render workers read the variable itself (steps.colour); it is checked here.
+    cmyk_profile: Path | None = None
     host: str = "0.0.0.0"
     port: int = 8080
     metrics_port: int = 9102
@@ -132,6 +135,14 @@ def _existing_file(raw: str) -> Path:
     return path
 
 
+def _cmyk_profile(raw: str) -> Path:
+    # Imported here: the colour step loads lcms2, which only renderers need.
+    from imagepipe.steps.colour import read_cmyk_profile
+
+    read_cmyk_profile(Path(raw))
+    return Path(raw)
+
+
 def _url(raw: str) -> str:
     if not raw.startswith(("http://", "https://")):
         raise ValueError("must be an http:// or https:// URL")
@@ -152,6 +163,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_backends: bool =
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         public_url=r.get("IMAGEPIPE_PUBLIC_URL", _url, ""),
         pipelines_file=r.get("IMAGEPIPE_PIPELINES_FILE", _existing_file, None),
+        cmyk_profile=r.get("IMAGEPIPE_CMYK_PROFILE", _cmyk_profile, None),
         host=r.get("IMAGEPIPE_HOST", str, "0.0.0.0"),
         port=r.get("IMAGEPIPE_PORT", _port, 8080),
         metrics_port=r.get("IMAGEPIPE_METRICS_PORT", _port, 9102),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,10 +11,11 @@ from pathlib import Path
 from PIL import Image
 
 
-def run_process(*args: str | Path) -> subprocess.CompletedProcess[str]:
+def run_process(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     # The installed console script, as a user runs it.
     command = [str(Path(sys.executable).parent / "imagepipe"), "process", *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    environment = {**os.environ, **(env or {})}
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, env=environment)
 
 
 def test_processes_files_and_folders_and_reports_each(tmp_path: Path, corpus_dir: Path) -> None:
@@ -64,6 +66,14 @@ def test_unknown_pipeline_is_a_usage_error(tmp_path: Path, corpus_dir: Path) -> 
     result = run_process(corpus_dir / "sharp" / "Landscape_1.jpg", "--out", tmp_path, "--pipeline", "nope")
     assert result.returncode == 2
     assert "unknown pipeline" in result.stderr
+
+
+def test_bad_cmyk_profile_is_refused_before_any_work(tmp_path: Path, corpus_dir: Path) -> None:
+    env = {"IMAGEPIPE_CMYK_PROFILE": str(tmp_path / "missing.icc")}
+    result = run_process(corpus_dir / "sharp" / "Landscape_1.jpg", "--out", tmp_path / "out", env=env)
+    assert result.returncode == 2
+    assert "IMAGEPIPE_CMYK_PROFILE" in result.stderr and "cannot read it" in result.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_every_command_has_help() -> None:

@@ -95,11 +95,27 @@ def _transform(profile: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
         return None
 
 
+def read_cmyk_profile(path: Path) -> bytes:
+    """The ICC profile at `path`; ValueError unless it is a readable CMYK one."""
+    try:
+        profile = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read it: {exc.strerror or exc}") from exc
+    space = profile_space(profile)
+    if space is None:
+        raise ValueError("not an ICC profile")
+    if space != "CMYK":
+        raise ValueError(f"an ICC profile for {space}, not CMYK")
+    return profile
+
+
 @lru_cache(maxsize=1)
 def fallback_cmyk_profile() -> bytes | None:
-    path = Path(os.environ.get("IMAGEPIPE_CMYK_PROFILE", DEFAULT_CMYK_PROFILE))
+    # The variable is validated at start-up (imagepipe.config); the default
+    # file comes with libgs-common and may be missing on a bare machine.
+    path = Path(os.environ.get("IMAGEPIPE_CMYK_PROFILE") or DEFAULT_CMYK_PROFILE)
     try:
-        return path.read_bytes()
-    except OSError:
-        log.warning("no CMYK profile at %s: untagged CMYK is converted without one", path)
+        return read_cmyk_profile(path)
+    except ValueError as exc:
+        log.warning("no CMYK profile at %s (%s): untagged CMYK is converted without one", path, exc)
         return None
