@@ -48,9 +48,6 @@ class Settings:
     # Base of variant URLs; empty: the S3 endpoint and bucket.
     public_url: str = ""
     pipelines_file: Path | None = None
-    # Profile for untagged CMYK JPEGs; None: Ghostscript's default_cmyk.icc.
-    # Render workers read the variable itself (steps.colour); it is checked here.
-    cmyk_profile: Path | None = None
     host: str = "0.0.0.0"
     port: int = 8080
     metrics_port: int = 9102
@@ -163,7 +160,6 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_backends: bool =
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         public_url=r.get("IMAGEPIPE_PUBLIC_URL", _url, ""),
         pipelines_file=r.get("IMAGEPIPE_PIPELINES_FILE", _existing_file, None),
-        cmyk_profile=r.get("IMAGEPIPE_CMYK_PROFILE", _cmyk_profile, None),
         host=r.get("IMAGEPIPE_HOST", str, "0.0.0.0"),
         port=r.get("IMAGEPIPE_PORT", _port, 8080),
         metrics_port=r.get("IMAGEPIPE_METRICS_PORT", _port, 9102),
@@ -184,6 +180,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_backends: bool =
         log_level=r.get("IMAGEPIPE_LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info"),
         log_format=r.get("IMAGEPIPE_LOG_FORMAT", _choice("json", "text"), "json"),
     )
+    # Checked only: render workers read it themselves (steps.colour), in
+    # processes that never see these settings.
+    r.get("IMAGEPIPE_CMYK_PROFILE", _cmyk_profile, None)
     if need_backends:
         if not settings.bucket:
             r.problems.append("IMAGEPIPE_BUCKET: required (the bucket for originals, status and variants)")
