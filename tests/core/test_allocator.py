@@ -47,4 +47,6 @@ def test_next_render_reuses_freed_memory(corpus_dir: Path, name: str) -> None:
     # Untuned, glibc returns the decode, resize and encoder buffers to the
     # kernel after each image: thousands of faults (16 MB of pages) per photo.
     assert default > 1000, default
-    assert tuned < 100, (tuned, default)
+    # Tuned, the third render reuses what the second freed: 0 faults here,
+    # but once 185 (against 21,957) on the CI machine, so the bar is a ratio.
+    assert tuned * 20 < default, (tuned, default)
