@@ -23,8 +23,9 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image, ImageCms, ImageOps
 
+from imagepipe.pipeline import render
 from imagepipe.steps.colour import DEFAULT_CMYK_PROFILE
-from tests.core.imaging import LOSSLESS_SPEC, grey, outputs, render_file, rgb
+from tests.core.imaging import LOSSLESS_SPEC, encoded, grey, outputs, render_file, rgb
 from tests.support.ssim import ssim
 
 SRGB = ImageCms.createProfile("sRGB")
@@ -179,3 +180,17 @@ def test_grey_jpeg_is_colour_managed_and_stays_grey(corpus_dir: Path) -> None:
     pixels = rgb(ours)
     assert np.array_equal(pixels[..., 0], pixels[..., 1])
     assert np.array_equal(pixels[..., 1], pixels[..., 2])
+
+
+def test_profile_with_an_undecodable_description_still_renders(corpus_dir: Path) -> None:
+    # Found by mutating corpus files: one flipped byte in an sRGB profile's
+    # ASCII description made lcms raise from getProfileDescription.
+    source = decoded(corpus_dir / "sharp/low-contrast.jpg")
+    profile = bytearray(source.info["icc_profile"])
+    start = profile.index(b"sRGB IEC61966-2.1")
+    profile[start + 5] = 0x89
+    with pytest.raises(ImageCms.PyCMSError):
+        ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(bytes(profile))))
+    data = encoded(source, "PNG", icc_profile=bytes(profile))
+    ours = outputs(render(data, LOSSLESS_SPEC))["large"]
+    assert_close(ours, managed(source, bytes(profile)))

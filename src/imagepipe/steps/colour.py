@@ -65,7 +65,12 @@ def is_srgb(profile: bytes) -> bool:
     parsed = _parsed(profile)
     if parsed is None:
         return False
-    return ImageCms.getProfileDescription(parsed).strip().lower().startswith("srgb")
+    try:
+        description = ImageCms.getProfileDescription(parsed)
+    except ImageCms.PyCMSError:
+        # A description lcms cannot decode says nothing about the colours.
+        return False
+    return description.strip().lower().startswith("srgb")
 
 
 def profile_space(profile: bytes | None) -> str | None:
