@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from imagepipe.errors import IMAGE_ERROR_CODES
+
 # Enqueue → completed. The objective (30 s) must be one of these buckets: the
 # SLI is the 30 s bucket over all finished jobs.
 LATENCY_BUCKETS = (0.5, 1, 2.5, 5, 10, 15, 20, 25, 30, 40, 60, 120, 300)
@@ -17,10 +19,7 @@ STAGES = ("download", "decode", "resize", "encode", "upload")
 # increase() cannot see the event that creates a series, so a failure code
 # seen first would never count against the SLI.
 FAILURE_CODES = (
-    "unsupported_format",
-    "corrupt_image",
-    "too_many_pixels",
-    "too_large",
+    *IMAGE_ERROR_CODES,
     "not_found",
     "retries_exhausted",
     "internal",

@@ -8,6 +8,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
+from imagepipe.errors import IMAGE_ERROR_CODES
+
 MB = 1024 * 1024
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UPLOAD_BUCKETS = (
@@ -30,10 +32,7 @@ UPLOAD_BUCKETS = (
 REJECTION_CODES = (
     "empty_upload",
     "bad_request",
-    "unsupported_format",
-    "corrupt_image",
-    "too_many_pixels",
-    "too_large",
+    *IMAGE_ERROR_CODES,
     "unknown_pipeline",
     "unauthorized",
     "idempotency_conflict",

@@ -197,7 +197,7 @@ RESPONSES: dict[str, Any] = {
     "Conflict": _json(_ref("Error"), "Idempotency-Key reused with a different upload"),
     "TooLarge": _json(_ref("Error"), "Body over the byte cap, or image over the pixel limit"),
     "UnsupportedFormat": _json(_ref("Error"), "Not a JPEG, PNG or WebP image"),
-    "CorruptImage": _json(_ref("Error"), "The image header cannot be read"),
+    "CorruptImage": _json(_ref("Error"), "The image cannot be read, or its layout is too costly to decode"),
     "Unavailable": _json(_ref("Error"), "Storage or queue unavailable; retry later", RETRY_AFTER),
 }
 

@@ -20,6 +20,14 @@ class Limits:
     # Pixels actually decoded into memory after scaled decoding (JPEG shrinks
     # on load; PNG and WebP decode at full size).
     max_decoded_pixels: int = 50_000_000
+    # Segments (JPEG) or chunks (PNG) before the pixel data. Pillow parses
+    # them one at a time in Python, in the ingest's event loop: real files
+    # have tens; 10 MiB of empty ones would hold the loop for seconds.
+    max_header_segments: int = 1000
+    # Scans in a JPEG. Each is a pass over every block of the image however
+    # few bytes it takes (libjpeg-turbo's LJT-01-003): 20,000 repeated 14-byte
+    # scans of a 16 MP image cost 7 s of CPU. Encoders write at most ~20.
+    max_jpeg_scans: int = 100
 
 
 @dataclass(frozen=True)

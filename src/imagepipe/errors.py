@@ -40,6 +40,13 @@ class TooManyPixels(ImagePipeError):
     status = 413
 
 
+class TooComplex(ImagePipeError):
+    """A file whose layout would cost a decoder far more than its pixels do."""
+
+    code = "too_complex"
+    status = 422
+
+
 class TooLarge(ImagePipeError):
     code = "too_large"
     status = 413
@@ -73,3 +80,10 @@ class DeadlineExceeded(ImagePipeError):
     code = "deadline_exceeded"
     status = 504
     permanent = False
+
+
+# The codes a bad image can earn, at upload or in its job: their metric series
+# are created at start-up (rate() cannot see the event that creates a series).
+IMAGE_ERROR_CODES = tuple(
+    error.code for error in (UnsupportedFormat, CorruptImage, TooComplex, TooManyPixels, TooLarge)
+)

@@ -1,28 +1,47 @@
-"""JPEG facts that Pillow does not expose: which frame type a file uses."""
+"""JPEG facts that Pillow does not expose: the frame type and the file's layout."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+
+SOS = 0xDA
+EOI = 0xD9
 # Start-of-frame markers of the lossless processes (SOF3, SOF7, SOF11, SOF15),
 # which libjpeg cannot decode at a reduced DCT scale.
 LOSSLESS_SOF = {0xC3, 0xC7, 0xCB, 0xCF}
 _SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# Markers without a length field (restart markers never match _MARKER).
+_STANDALONE = {0x01, 0xD8, EOI}
+# 0xFF then a marker byte; 0xFF00 (a stuffed data byte), restart markers and
+# fill bytes belong to the data around them, as libjpeg reads it.
+_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+
+
+def markers(data: bytes) -> Iterator[int]:
+    """The marker bytes of a JPEG after SOI, in file order, up to EOI.
+
+    Segments are skipped by their length, so metadata bytes never read as
+    markers; scan data is searched (at C speed) for the marker that ends it.
+    """
+    pos = 2
+    while match := _MARKER.search(data, pos):
+        marker = data[match.start() + 1]
+        yield marker
+        if marker == EOI:
+            return
+        pos = match.end()
+        if marker not in _STANDALONE:
+            pos += int.from_bytes(data[pos : pos + 2], "big")
 
 
 def frame_marker(data: bytes) -> int | None:
     """The start-of-frame marker byte (0xC0-0xCF) of a JPEG, None if not found."""
-    pos = 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            return None
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
+    for marker in markers(data):
         if marker in _SOF:
             return marker
-        if marker == 0xDA:  # start of scan: no frame header before it
+        if marker == SOS:  # a scan with no frame header before it
             return None
-        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
     return None
 
 

@@ -6,15 +6,17 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
 
 from imagepipe.context import Limits
-from imagepipe.errors import TooManyPixels
+from imagepipe.errors import TooComplex, TooManyPixels
 from imagepipe.pipeline import probe, render
 from imagepipe.spec import DEFAULT_SPEC
 from tests.core.imaging import encoded, outputs, render_file
+from tests.support.hostile import jpeg_with_comments, png_with_text_chunks, progressive_jpeg
 
 # Renders one file in a fresh interpreter and reports how much the peak RSS
 # grew during the render (ru_maxrss is a high-water mark, in KiB on Linux).
@@ -102,3 +104,49 @@ def test_the_decoded_limit_counts_what_scaled_decoding_leaves(corpus_dir: Path) 
     # A 100 MP JPEG decodes at 1/8 (1206x1291, 1.6 MP): allowed.
     data = (corpus_dir / "thumbor/9643x10328.jpg").read_bytes()
     assert render(data, DEFAULT_SPEC, limits).variants[2].width == 1008
+
+
+# --- files whose layout costs more than their pixels ---------------------------
+
+
+def test_a_progressive_jpeg_renders() -> None:
+    # Pillow writes 10 scans; 90 more of the smallest one reach the limit of 100.
+    for data in (progressive_jpeg(), progressive_jpeg(extra_scans=90)):
+        assert [v.width for v in render(data, DEFAULT_SPEC).variants] == [150, 600, 1024]
+
+
+def test_a_jpeg_scan_flood_is_refused_before_decoding() -> None:
+    # 20,000 repeats of a 14-byte scan took 7 s of CPU to decode for 16 MP;
+    # each scan is a pass over every block, however small it is.
+    for extra in (91, 20_000):
+        with pytest.raises(TooComplex, match="more than 100 scans") as caught:
+            probe(progressive_jpeg(extra_scans=extra), DEFAULT_SPEC)
+        assert caught.value.code == "too_complex" and caught.value.status == 422
+
+
+@pytest.mark.parametrize(
+    ("build", "kept", "refused"),
+    [(jpeg_with_comments, 990, 1000), (png_with_text_chunks, 999, 1000)],
+    ids=["jpeg", "png"],
+)
+def test_a_metadata_flood_is_refused_before_pillow_parses_it(build: Any, kept: int, refused: int) -> None:
+    # Pillow walks header segments in Python: 2.5 million empty JPEG comments
+    # (10 MB) held the ingest's event loop for 2.6 s before this limit.
+    assert probe(build(kept), DEFAULT_SPEC).width == 64
+    with pytest.raises(TooComplex, match="more than 1000 metadata segments"):
+        probe(build(refused), DEFAULT_SPEC)
+
+
+def test_scan_markers_inside_metadata_are_not_scans() -> None:
+    # Comment bytes that look like 300 start-of-scan markers are skipped by
+    # their segment's length, as libjpeg skips them.
+    data = jpeg_with_comments(3, b"\xff\xda" * 300)
+    assert data.count(b"\xff\xda") > 300
+    assert render(data, DEFAULT_SPEC).source.width == 64
+
+
+def test_the_layout_limits_are_configurable() -> None:
+    data = progressive_jpeg(size=64)
+    with pytest.raises(TooComplex, match="more than 9 scans"):
+        probe(data, DEFAULT_SPEC, Limits(max_jpeg_scans=9))
+    assert probe(data, DEFAULT_SPEC, Limits(max_jpeg_scans=10)).width == 64

@@ -14,6 +14,7 @@ import requests
 
 from imagepipe.config import Settings
 from tests.service.conftest import Served, receive_all
+from tests.support.hostile import jpeg_with_comments, png_with_text_chunks, progressive_jpeg
 
 MB = 1024 * 1024
 GIF = bytes.fromhex("47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b")
@@ -69,6 +70,24 @@ CASES: list[tuple[str, Any, int, str]] = [
         lambda c: {"files": {"file": ("a.png", corpus(c, "sharp/65536-uint32-limit.png"))}},
         413,
         "too_many_pixels",
+    ),
+    (
+        "jpeg scan flood",
+        lambda c: {"files": {"file": ("a.jpg", progressive_jpeg(extra_scans=5000))}},
+        422,
+        "too_complex",
+    ),
+    (
+        "jpeg comment flood",
+        lambda c: {"files": {"file": ("a.jpg", jpeg_with_comments(1_000_000))}},
+        422,
+        "too_complex",
+    ),
+    (
+        "png chunk flood",
+        lambda c: {"files": {"file": ("a.png", png_with_text_chunks(100_000))}},
+        422,
+        "too_complex",
     ),
     (
         "unknown pipeline (query)",

@@ -10,6 +10,7 @@ from PIL import Image
 from imagepipe.context import Context, SourceInfo
 from imagepipe.errors import CorruptImage, EmptyUpload, UnsupportedFormat
 from imagepipe.sniff import ACCEPTED, SNIFF_BYTES, sniff_mime
+from imagepipe.steps.limits import check_layout
 
 # We enforce our own pixel limits from the header (steps.limits) before any
 # decode, so Pillow's fixed bomb threshold would only refuse images we accept.
@@ -27,6 +28,7 @@ def open_source(ctx: Context) -> None:
     pillow_format = ACCEPTED.get(mime)
     if pillow_format is None:
         raise UnsupportedFormat(f"expected a JPEG, PNG or WebP image, got {mime}")
+    check_layout(ctx.data, pillow_format, ctx.limits)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

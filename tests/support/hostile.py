@@ -1,0 +1,58 @@
+"""Valid-looking files built to cost a decoder far more than their pixels do."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+from PIL import Image
+
+from imagepipe.jpeg import EOI, SOS
+
+
+def _encoded(image: Image.Image, fmt: str, **params: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+def _jpeg_scans(data: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each scan: its SOS segment and the data after it."""
+    scans, pos = [], 2
+    while data[pos + 1] != EOI:
+        end = pos + 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if data[pos + 1] == SOS:
+            # Pillow's encoder writes no restart markers: the scan ends at the
+            # first 0xFF that is not a stuffed data byte.
+            end = data.index(b"\xff", end)
+            while data[end + 1] == 0:
+                end = data.index(b"\xff", end + 2)
+            scans.append((pos, end))
+        pos = end
+    return scans
+
+
+def progressive_jpeg(size: int = 1024, extra_scans: int = 0) -> bytes:
+    """A flat grey progressive JPEG with its smallest scan repeated
+    `extra_scans` times: a few bytes each, a pass over every block each."""
+    data = _encoded(Image.new("RGB", (size, size), (120, 130, 140)), "JPEG", progressive=True)
+    start, end = min(_jpeg_scans(data)[1:], key=lambda scan: scan[1] - scan[0])
+    eoi = len(data) - 2
+    return data[:eoi] + data[start:end] * extra_scans + data[eoi:]
+
+
+def jpeg_with_comments(count: int, text: bytes = b"") -> bytes:
+    """A small JPEG with `count` comment segments before its frame."""
+    data = _encoded(Image.new("RGB", (64, 48), (200, 30, 30)), "JPEG")
+    comment = b"\xff\xfe" + struct.pack(">H", 2 + len(text)) + text
+    return data[:2] + comment * count + data[2:]
+
+
+def png_with_text_chunks(count: int) -> bytes:
+    """A small PNG with `count` tEXt chunks before its pixel data."""
+    data = _encoded(Image.new("RGB", (64, 48), (30, 200, 30)), "PNG")
+    body = b"tEXt" + b"k\x00v"
+    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+    after_header = 8 + 25  # signature, then IHDR
+    return data[:after_header] + chunk * count + data[after_header:]
