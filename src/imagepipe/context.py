@@ -24,6 +24,10 @@ class Limits:
     # them one at a time in Python, in the ingest's event loop: real files
     # have tens; 10 MiB of empty ones would hold the loop for seconds.
     max_header_segments: int = 1000
+    # Segments or chunks in the whole file, pixel data included, or one per
+    # KiB if that allows more: each costs a step of Python (ours, and
+    # Pillow's after the pixels). libpng writes 8 KiB chunks.
+    max_segments: int = 10_000
     # Scans in a JPEG. Each is a pass over every block of the image however
     # few bytes it takes (libjpeg-turbo's LJT-01-003): 20,000 repeated 14-byte
     # scans of a 16 MP image cost 7 s of CPU. Encoders write at most ~20.

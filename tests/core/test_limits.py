@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from imagepipe.errors import TooComplex, TooManyPixels
 from imagepipe.pipeline import probe, render
 from imagepipe.spec import DEFAULT_SPEC
 from tests.core.imaging import encoded, outputs, render_file
-from tests.support.hostile import jpeg_with_comments, png_with_text_chunks, progressive_jpeg
+from tests.support.hostile import jpeg_with_comments, png_with_chunks, progressive_jpeg
 
 # Renders one file in a fresh interpreter and reports how much the peak RSS
 # grew during the render (ru_maxrss is a high-water mark, in KiB on Linux).
@@ -126,15 +128,45 @@ def test_a_jpeg_scan_flood_is_refused_before_decoding() -> None:
 
 @pytest.mark.parametrize(
     ("build", "kept", "refused"),
-    [(jpeg_with_comments, 990, 1000), (png_with_text_chunks, 999, 1000)],
+    [(jpeg_with_comments, 990, 1000), (png_with_chunks, 999, 1000)],
     ids=["jpeg", "png"],
 )
 def test_a_metadata_flood_is_refused_before_pillow_parses_it(build: Any, kept: int, refused: int) -> None:
     # Pillow walks header segments in Python: 2.5 million empty JPEG comments
     # (10 MB) held the ingest's event loop for 2.6 s before this limit.
     assert probe(build(kept), DEFAULT_SPEC).width == 64
-    with pytest.raises(TooComplex, match="more than 1000 metadata segments"):
+    with pytest.raises(TooComplex, match="more than 1000 metadata segments before the pixel data"):
         probe(build(refused), DEFAULT_SPEC)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda count: jpeg_with_comments(count, after_scans=True),
+        lambda count: png_with_chunks(count, after_pixels=True),
+        lambda count: png_with_chunks(count, b"IDAT", after_pixels=True),
+    ],
+    ids=["jpeg comments", "png text", "png empty pixel data"],
+)
+def test_a_segment_flood_after_the_pixels_is_refused(build: Any) -> None:
+    # Walking 2.5 million trailing comments cost our own check 1.3 s; Pillow
+    # reads PNG chunks after the pixels in Python too (1 s for 600,000).
+    assert len(render(build(9000), DEFAULT_SPEC).variants) == 3
+    for count in (10_000, 800_000):
+        data = build(count)
+        with pytest.raises(TooComplex, match=rf"more than \d+ segments in a file of {len(data)} bytes"):
+            probe(data, DEFAULT_SPEC)
+
+
+def test_big_files_may_have_a_segment_per_kib() -> None:
+    data = png_with_chunks(10_000, b"IDAT", after_pixels=True)
+    assert len(data) // 1024 < 10_000
+    with pytest.raises(TooComplex):
+        probe(data, DEFAULT_SPEC)
+    # One large private chunk brings the file to 10,010 KiB.
+    body = b"prVt" + bytes(10_010 * 1024 - len(data) - 12)
+    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+    assert probe(data[:-12] + chunk + data[-12:], DEFAULT_SPEC).width == 64
 
 
 def test_scan_markers_inside_metadata_are_not_scans() -> None:

@@ -14,7 +14,7 @@ import requests
 
 from imagepipe.config import Settings
 from tests.service.conftest import Served, receive_all
-from tests.support.hostile import jpeg_with_comments, png_with_text_chunks, progressive_jpeg
+from tests.support.hostile import jpeg_with_comments, png_with_chunks, progressive_jpeg
 
 MB = 1024 * 1024
 GIF = bytes.fromhex("47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b")
@@ -85,7 +85,7 @@ CASES: list[tuple[str, Any, int, str]] = [
     ),
     (
         "png chunk flood",
-        lambda c: {"files": {"file": ("a.png", png_with_text_chunks(100_000))}},
+        lambda c: {"files": {"file": ("a.png", png_with_chunks(100_000))}},
         422,
         "too_complex",
     ),

@@ -42,17 +42,18 @@ def progressive_jpeg(size: int = 1024, extra_scans: int = 0) -> bytes:
     return data[:eoi] + data[start:end] * extra_scans + data[eoi:]
 
 
-def jpeg_with_comments(count: int, text: bytes = b"") -> bytes:
-    """A small JPEG with `count` comment segments before its frame."""
+def jpeg_with_comments(count: int, text: bytes = b"", after_scans: bool = False) -> bytes:
+    """A small JPEG with `count` comment segments before its frame (or after its scan)."""
     data = _encoded(Image.new("RGB", (64, 48), (200, 30, 30)), "JPEG")
-    comment = b"\xff\xfe" + struct.pack(">H", 2 + len(text)) + text
-    return data[:2] + comment * count + data[2:]
+    comments = (b"\xff\xfe" + struct.pack(">H", 2 + len(text)) + text) * count
+    at = len(data) - 2 if after_scans else 2
+    return data[:at] + comments + data[at:]
 
 
-def png_with_text_chunks(count: int) -> bytes:
-    """A small PNG with `count` tEXt chunks before its pixel data."""
+def png_with_chunks(count: int, kind: bytes = b"tEXt", after_pixels: bool = False) -> bytes:
+    """A small PNG with `count` small chunks before its pixel data (or after it)."""
     data = _encoded(Image.new("RGB", (64, 48), (30, 200, 30)), "PNG")
-    body = b"tEXt" + b"k\x00v"
-    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
-    after_header = 8 + 25  # signature, then IHDR
-    return data[:after_header] + chunk * count + data[after_header:]
+    body = kind + (b"k\x00v" if kind == b"tEXt" else b"")
+    chunks = (struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))) * count
+    at = data.rindex(b"IEND") - 4 if after_pixels else 8 + 25  # signature, IHDR
+    return data[:at] + chunks + data[at:]

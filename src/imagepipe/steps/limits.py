@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 from imagepipe.context import Context, Limits
 from imagepipe.errors import TooComplex, TooManyPixels
 from imagepipe.jpeg import SOS, markers
@@ -18,28 +20,37 @@ def check_layout(data: bytes, pillow_format: str, limits: Limits) -> None:
     Runs before Pillow reads the header, since that parse is the first cost.
     """
     if pillow_format == "JPEG":
-        segments = scans = 0
-        for marker in markers(data):
-            if marker == SOS:
-                scans += 1
-            elif not scans:
-                segments += 1
+        _check_segments(_jpeg_scan_flags(data, limits), len(data), limits)
+    elif pillow_format == "PNG":
+        _check_segments((kind == b"IDAT" for kind in chunk_types(data)), len(data), limits)
+
+
+def _jpeg_scan_flags(data: bytes, limits: Limits) -> Iterator[bool]:
+    """Per JPEG segment: whether it is a scan; refuses too many scans."""
+    scans = 0
+    for marker in markers(data):
+        if marker == SOS:
+            scans += 1
             if scans > limits.max_jpeg_scans:
                 raise TooComplex(
                     f"the JPEG has more than {limits.max_jpeg_scans} scans "
                     "(each one is a pass over the whole image)"
                 )
-            _check_header_segments(segments, limits)
-    elif pillow_format == "PNG":
-        for before, kind in enumerate(chunk_types(data)):
-            if kind == b"IDAT":
-                return
-            _check_header_segments(before + 1, limits)
+        yield marker == SOS
 
 
-def _check_header_segments(segments: int, limits: Limits) -> None:
-    if segments > limits.max_header_segments:
-        raise TooComplex(f"more than {limits.max_header_segments} metadata segments before the pixel data")
+def _check_segments(pixel_data_flags: Iterable[bool], size: int, limits: Limits) -> None:
+    """Count segments, given per segment whether it holds pixel data."""
+    most = max(limits.max_segments, size // 1024)
+    in_header = True
+    for count, pixel_data in enumerate(pixel_data_flags, 1):
+        in_header = in_header and not pixel_data
+        if in_header and count > limits.max_header_segments:
+            raise TooComplex(
+                f"more than {limits.max_header_segments} metadata segments before the pixel data"
+            )
+        if count > most:
+            raise TooComplex(f"more than {most} segments in a file of {size} bytes")
 
 
 def check_source_pixels(ctx: Context) -> None:
