@@ -62,6 +62,7 @@ def ingest_env(p: Pipeline) -> list[dict[str, Any]]:
         _env("IMAGEPIPE_HOST", "0.0.0.0"),
         _env("IMAGEPIPE_PORT", INGEST_PORT),
         _env("IMAGEPIPE_MAX_UPLOAD_BYTES", p.spec["limits"]["maxUploadBytes"]),
+        _env("IMAGEPIPE_UPLOAD_TIMEOUT_SECONDS", p.spec["limits"]["uploadTimeoutSeconds"]),
     ]
     if ingest.get("corsOrigins"):
         env.append(_env("IMAGEPIPE_CORS_ORIGINS", ",".join(ingest["corsOrigins"])))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
@@ -10,13 +11,13 @@ from typing import Any
 
 from aiohttp import web
 
-from imagepipe.errors import BadRequest, ImagePipeError
+from imagepipe.errors import BadRequest, ImagePipeError, UploadTimeout
 from imagepipe.jobs import is_job_id, job_message, new_job_id, now_iso, queued_status
 from imagepipe.pipeline import probe
 from imagepipe.service.errors import ApiError, as_api_error, error_response
 from imagepipe.service.idempotency import Idempotency, body_hash, parse_key
 from imagepipe.service.state import Ingest, ingest
-from imagepipe.service.upload import check_declared_length, read_upload
+from imagepipe.service.upload import Upload, check_declared_length, read_upload
 from imagepipe.sniff import ACCEPTED
 from imagepipe.spec import DEFAULT_PIPELINE
 
@@ -53,13 +54,24 @@ async def accept_upload(request: web.Request) -> Accepted:
         raise
 
 
+async def _read_in_time(request: web.Request, app: Ingest) -> Upload:
+    # A client that trickles its body would otherwise hold up to the byte cap
+    # in memory for as long as it likes; many of them would exhaust it.
+    seconds = app.settings.upload_timeout_seconds
+    try:
+        async with asyncio.timeout(seconds):
+            return await read_upload(request, app.settings.max_upload_bytes)
+    except TimeoutError as exc:
+        raise UploadTimeout(f"the upload did not arrive within {seconds} seconds") from exc
+
+
 async def _accept(request: web.Request, app: Ingest) -> Accepted:
     owner = app.auth.owner(request)
     key = parse_key(request.headers.get("Idempotency-Key"))
     query_pipeline = request.query.get("pipeline")
     if query_pipeline is not None and query_pipeline not in app.pipelines:
         raise unknown_pipeline(query_pipeline, app.pipelines)
-    upload = await read_upload(request, app.settings.max_upload_bytes)
+    upload = await _read_in_time(request, app)
     name = upload.pipeline or query_pipeline or DEFAULT_PIPELINE
     if name not in app.pipelines:
         raise unknown_pipeline(name, app.pipelines)

@@ -36,8 +36,9 @@ REJECTION_CODES = (
     "unknown_pipeline",
     "unauthorized",
     "idempotency_conflict",
+    "request_timeout",
 )
-UPLOAD_STATUSES = ("200", "202", "400", "401", "409", "413", "415", "422", "500", "503")
+UPLOAD_STATUSES = ("200", "202", "400", "401", "408", "409", "413", "415", "422", "500", "503")
 
 
 class IngestMetrics:

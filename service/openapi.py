@@ -35,6 +35,7 @@ ERRORS = {
 }
 UPLOAD_ERRORS = {
     **ERRORS,
+    "408": _error("Timeout"),
     "409": _error("Conflict"),
     "413": _error("TooLarge"),
     "415": _error("UnsupportedFormat"),
@@ -194,6 +195,7 @@ RESPONSES: dict[str, Any] = {
     "BadRequest": _json(_ref("Error"), "Malformed request, job id, field or pipeline name"),
     "Unauthorized": _json(_ref("Error"), "Missing or invalid API key"),
     "NotFound": _json(_ref("Error"), "No such job (or another API key's)"),
+    "Timeout": _json(_ref("Error"), "The upload did not arrive within the upload timeout"),
     "Conflict": _json(_ref("Error"), "Idempotency-Key reused with a different upload"),
     "TooLarge": _json(_ref("Error"), "Body over the byte cap, or image over the pixel limit"),
     "UnsupportedFormat": _json(_ref("Error"), "Not a JPEG, PNG or WebP image"),

@@ -52,6 +52,8 @@ class Settings:
     port: int = 8080
     metrics_port: int = 9102
     max_upload_bytes: int = 10 * MB
+    # Seconds a client has to send its whole upload.
+    upload_timeout_seconds: int = 60
     max_pixels: int = 200_000_000
     max_decoded_pixels: int = 50_000_000
     # API key id → key; empty: no authentication (development).
@@ -164,6 +166,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_backends: bool =
         port=r.get("IMAGEPIPE_PORT", _port, 8080),
         metrics_port=r.get("IMAGEPIPE_METRICS_PORT", _port, 9102),
         max_upload_bytes=r.get("IMAGEPIPE_MAX_UPLOAD_BYTES", _positive_int, 10 * MB),
+        upload_timeout_seconds=r.get("IMAGEPIPE_UPLOAD_TIMEOUT_SECONDS", _positive_int, 60),
         max_pixels=r.get("IMAGEPIPE_MAX_PIXELS", _positive_int, 200_000_000),
         max_decoded_pixels=r.get("IMAGEPIPE_MAX_DECODED_PIXELS", _positive_int, 50_000_000),
         api_keys=r.get("IMAGEPIPE_API_KEYS", _api_keys, {}, secret=True),

@@ -57,6 +57,11 @@ class EmptyUpload(ImagePipeError):
     status = 400
 
 
+class UploadTimeout(ImagePipeError):
+    code = "request_timeout"
+    status = 408
+
+
 class BadRequest(ImagePipeError):
     code = "bad_request"
     status = 400

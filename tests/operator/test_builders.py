@@ -82,6 +82,7 @@ def test_environment_is_the_config_contract(full: dict[str, Any]) -> None:
     assert ingest["IMAGEPIPE_PUBLIC_URL"] == "https://img.example.com"
     assert ingest["IMAGEPIPE_PIPELINES_FILE"] == "/etc/imagepipe/pipelines.yaml"
     assert ingest["IMAGEPIPE_MAX_UPLOAD_BYTES"] == "20971520"
+    assert ingest["IMAGEPIPE_UPLOAD_TIMEOUT_SECONDS"] == "120"
     assert ingest["IMAGEPIPE_CORS_ORIGINS"] == "https://www.example.com,https://admin.example.com"
     assert ingest["IMAGEPIPE_API_KEYS"] == {"secretKeyRef": {"name": "catalogue-api-keys", "key": "api-keys"}}
     assert consumer["IMAGEPIPE_WORKER_SLOTS"] == "2" and consumer["IMAGEPIPE_METRICS_PORT"] == "9102"

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from imagepipe.config import Settings
-from tests.service.conftest import Served, receive_all
+from tests.service.conftest import Served, ServiceFactory, receive_all
 from tests.support.hostile import jpeg_with_comments, png_with_chunks, progressive_jpeg
 
 MB = 1024 * 1024
@@ -217,4 +217,36 @@ def test_11mb_upload_gets_413(
     assert (status, body["error"]["code"]) == (413, "too_large")
     assert "Contents" not in s3.list_objects_v2(Bucket=settings.bucket)
     # The connection pool and the server are still fine afterwards.
+    assert requests.get(f"{service.url}/healthz", timeout=10).status_code == 200
+
+
+# --- a client that trickles its upload ---------------------------------------
+
+
+@pytest.mark.parametrize("multipart", [False, True], ids=["raw", "multipart"])
+def test_an_upload_that_does_not_arrive_in_time_gets_408(
+    make_service: ServiceFactory, settings: Settings, s3: Any, sqs: Any, corpus_dir: Path, multipart: bool
+) -> None:
+    """Half the body, then silence: refused when the timeout passes, nothing stored."""
+    service = make_service(upload_timeout_seconds=1)
+    image = corpus(corpus_dir, "sharp/320x240.jpg")
+    if multipart:
+        content_type = "multipart/form-data; boundary=b"
+        body = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n' + image
+        body += b"\r\n--b--\r\n"
+    else:
+        content_type, body = "image/jpeg", image
+    with socket.create_connection(("127.0.0.1", service.port), timeout=30) as sock:
+        sock.sendall(
+            f"POST /v1/images HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n".encode()
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body[: len(body) // 2]
+        )
+        response = sock.recv(65536).decode()
+        # The late rest is read and dropped (aiohttp lingers up to 10 s for it).
+        sock.sendall(body[len(body) // 2 :])
+    assert response.startswith("HTTP/1.1 408"), response
+    assert '"request_timeout"' in response and "within 1 seconds" in response
+    assert "Contents" not in s3.list_objects_v2(Bucket=settings.bucket)
+    assert receive_all(sqs, settings.queue_url) == []
     assert requests.get(f"{service.url}/healthz", timeout=10).status_code == 200
