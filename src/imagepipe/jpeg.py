@@ -1,9 +1,10 @@
-"""JPEG facts that Pillow does not expose: the frame type and the file's layout."""
+"""JPEG facts that Pillow does not expose: the frame header and the file's layout."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 SOS = 0xDA
 EOI = 0xD9
@@ -18,32 +19,39 @@ _STANDALONE = {0x01, 0xD8, EOI}
 _MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 
 
-def markers(data: bytes) -> Iterator[int]:
-    """The marker bytes of a JPEG after SOI, in file order, up to EOI.
+@dataclass(frozen=True)
+class Frame:
+    marker: int  # the start-of-frame marker byte, 0xC0-0xCF
+    precision: int  # bits per sample
+
+
+def markers(data: bytes) -> Iterator[tuple[int, int]]:
+    """Each marker byte of a JPEG after SOI, with the offset just past it, in
+    file order up to EOI.
 
     Segments are skipped by their length, so metadata bytes never read as
     markers; scan data is searched (at C speed) for the marker that ends it.
     """
     pos = 2
     while match := _MARKER.search(data, pos):
-        marker = data[match.start() + 1]
-        yield marker
+        marker, pos = data[match.start() + 1], match.end()
+        yield marker, pos
         if marker == EOI:
             return
-        pos = match.end()
         if marker not in _STANDALONE:
             pos += int.from_bytes(data[pos : pos + 2], "big")
 
 
-def frame_marker(data: bytes) -> int | None:
-    """The start-of-frame marker byte (0xC0-0xCF) of a JPEG, None if not found."""
-    for marker in markers(data):
-        if marker in _SOF:
-            return marker
-        if marker == SOS:  # a scan with no frame header before it
+def frame(data: bytes) -> Frame | None:
+    """The frame header of a JPEG, None if there is none before its first scan."""
+    for marker, at in markers(data):
+        if marker in _SOF and at + 2 < len(data):
+            return Frame(marker, data[at + 2])
+        if marker == SOS:
             return None
     return None
 
 
 def is_lossless(data: bytes) -> bool:
-    return frame_marker(data) in LOSSLESS_SOF
+    header = frame(data)
+    return header is not None and header.marker in LOSSLESS_SOF

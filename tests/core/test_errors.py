@@ -79,6 +79,37 @@ def test_empty_upload() -> None:
     assert caught.value.code == "empty_upload" and caught.value.status == 400
 
 
+def damaged(fmt: str, at: int | bytes, offset: int, new: bytes) -> bytes:
+    """A small `fmt` file with `new` written at `offset` past `at` (an index or a marker)."""
+    data = bytearray(encoded(Image.new("RGB", (64, 48), (10, 20, 30)), fmt))
+    start = (data.index(at) if isinstance(at, bytes) else at) + offset
+    data[start : start + len(new)] = new
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (damaged("PNG", 16, 0, bytes(4)), "bad header checksum"),
+        (damaged("JPEG", b"\xff\xc0", 9, b"\x07"), "cannot handle 7-layer images"),
+        (damaged("WEBP", 20, 0, bytes(10)), "could not create decoder"),
+    ],
+    ids=["png", "jpeg", "webp"],
+)
+def test_a_broken_header_is_named_by_its_reason(data: bytes, reason: str) -> None:
+    # Not "cannot identify image file <_io.BytesIO object at 0x...>".
+    with pytest.raises(CorruptImage, match=reason) as caught:
+        probe(data, DEFAULT_SPEC)
+    assert "object at 0x" not in caught.value.message
+
+
+def test_a_12_bit_jpeg_is_unsupported() -> None:
+    # SOF1 with 12-bit samples: valid, but Pillow reads 8-bit JPEGs only.
+    data = damaged("JPEG", b"\xff\xc0", 1, b"\xc1\x00\x11\x0c")  # SOF1, length 17, 12 bits
+    with pytest.raises(UnsupportedFormat, match="a 12-bit JPEG; only 8-bit JPEGs can be read"):
+        probe(data, DEFAULT_SPEC)
+
+
 def can_decode(path: Path) -> bool:
     try:
         with Image.open(path) as image:

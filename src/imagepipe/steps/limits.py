@@ -28,7 +28,7 @@ def check_layout(data: bytes, pillow_format: str, limits: Limits) -> None:
 def _jpeg_scan_flags(data: bytes, limits: Limits) -> Iterator[bool]:
     """Per JPEG segment: whether it is a scan; refuses too many scans."""
     scans = 0
-    for marker in markers(data):
+    for marker, _ in markers(data):
         if marker == SOS:
             scans += 1
             if scans > limits.max_jpeg_scans:

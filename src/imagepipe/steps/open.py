@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import io
+import struct
 import warnings
+from collections.abc import Callable
+from typing import IO
 
-from PIL import Image
+from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 
 from imagepipe.context import Context, SourceInfo
 from imagepipe.errors import CorruptImage, EmptyUpload, UnsupportedFormat
+from imagepipe.jpeg import frame
 from imagepipe.sniff import ACCEPTED, SNIFF_BYTES, sniff_mime
 from imagepipe.steps.limits import check_layout
 
@@ -18,7 +22,14 @@ Image.MAX_IMAGE_PIXELS = None
 
 EXIF_ORIENTATION = 0x0112
 # Failures Pillow raises on malformed headers, beyond OSError.
-HEADER_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError)
+HEADER_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error)
+# The plugin for each format we accept, called directly: Image.open would
+# replace the plugin's reason with "cannot identify image file <BytesIO...>".
+OPENERS: dict[str, Callable[[IO[bytes]], ImageFile.ImageFile]] = {
+    "JPEG": JpegImagePlugin.jpeg_factory,
+    "PNG": PngImagePlugin.PngImageFile,
+    "WEBP": WebPImagePlugin.WebPImageFile,
+}
 
 
 def open_source(ctx: Context) -> None:
@@ -29,10 +40,12 @@ def open_source(ctx: Context) -> None:
     if pillow_format is None:
         raise UnsupportedFormat(f"expected a JPEG, PNG or WebP image, got {mime}")
     check_layout(ctx.data, pillow_format, ctx.limits)
+    if pillow_format == "JPEG":
+        _check_precision(ctx.data)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            image = Image.open(io.BytesIO(ctx.data), formats=[pillow_format])
+            image = OPENERS[pillow_format](io.BytesIO(ctx.data))
     except HEADER_ERRORS as exc:
         raise CorruptImage(f"cannot read the {pillow_format} header: {exc}") from exc
     ctx.image = image
@@ -48,6 +61,13 @@ def open_source(ctx: Context) -> None:
         frames=int(getattr(image, "n_frames", 1)),
         bytes=len(ctx.data),
     )
+
+
+def _check_precision(data: bytes) -> None:
+    header = frame(data)
+    if header is not None and header.precision != 8:
+        # Valid JPEG (medical and raw-converter output), but Pillow decodes 8 bits only.
+        raise UnsupportedFormat(f"a {header.precision}-bit JPEG; only 8-bit JPEGs can be read")
 
 
 def _orientation(image: Image.Image) -> int:
