@@ -9,9 +9,11 @@ M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 # glibc's ceiling for the mmap threshold on 64-bit (half its 64 MiB heap size).
 MMAP_THRESHOLD = 32 * 1024 * 1024
-# Above the 2-8 MP photo's whole working set (decode, resize and libwebp's
-# encoder buffers): 32 MiB already ended the faults, this leaves room.
-TRIM_THRESHOLD = 64 * 1024 * 1024
+# Above a render's whole working set (decode, resize and libwebp's encoder
+# buffers): about 30 MB for a 2-8 MP photo, 65 MB for a 3 MP RGBA PNG, whose
+# next render faulted all of it in again under a 64 MiB threshold whenever
+# the heap's layout left that much free at its top.
+TRIM_THRESHOLD = 128 * 1024 * 1024
 
 
 def keep_freed_memory() -> bool:
@@ -22,7 +24,7 @@ def keep_freed_memory() -> bool:
     last such chunk), so every image page-faults its decode, resize and
     encoder buffers in afresh: 3,700 faults and 8 ms of kernel time on an
     average 2-8 MP photo, 5-8 % of its CPU. With buffers up to 32 MiB on the
-    heap and up to 64 MiB of free heap kept, a worker's RSS stays at its
+    heap and up to 128 MiB of free heap kept, a worker's RSS stays at its
     largest recent working set instead of falling between images.
 
     For render workers only (consumer pool, `imagepipe process`); returns

@@ -18,7 +18,7 @@ from imagepipe.errors import TooComplex, TooManyPixels
 from imagepipe.pipeline import probe, render
 from imagepipe.spec import DEFAULT_SPEC
 from tests.core.imaging import encoded, outputs, render_file
-from tests.support.hostile import jpeg_with_comments, png_with_chunks, progressive_jpeg
+from tests.support.hostile import jpeg_with_comments, png_line, png_with_chunks, progressive_jpeg
 
 # Renders one file in a fresh interpreter and reports how much the peak RSS
 # grew during the render (ru_maxrss is a high-water mark, in KiB on Linux).
@@ -81,6 +81,18 @@ def test_100_megapixel_photos_are_processed_under_default_limits(corpus_dir: Pat
     assert (rendered.source.width, rendered.source.height) == (9643, 10328)
     sizes = {name_: image.size for name_, image in outputs(rendered).items()}
     assert sizes == {"thumbnail": (150, 150), "medium": (560, 600), "large": (1008, 1080)}
+
+
+@pytest.mark.parametrize("alpha", [False, True], ids=["rgb", "rgba"])
+def test_a_huge_reduction_along_one_axis_has_bounded_memory(tmp_path: Path, alpha: bool) -> None:
+    # 78 KB, 20 MP: LANCZOS alone took 1 GB of weights (and 7 s) to fit it in
+    # 1080 rows. Box-reducing first: 134 MB (RGB), 343 MB (RGBA: the 80 MB
+    # decode and a premultiplied copy per variant); without it 1,258 MB.
+    path = tmp_path / "line.png"
+    path.write_bytes(png_line(1, 20_000_000, alpha))
+    result = measure(path)
+    assert result["code"] is None
+    assert float(result["growth_mib"]) < 500, result  # type: ignore[arg-type]
 
 
 def test_a_100_megapixel_jpeg_is_decoded_small(corpus_dir: Path) -> None:

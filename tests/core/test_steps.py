@@ -15,7 +15,9 @@ from imagepipe.steps.alpha import drop_opaque_alpha, without_opaque_alpha
 from imagepipe.steps.mode import normalise_mode, to_working_mode
 from imagepipe.steps.open import EXIF_ORIENTATION, open_source
 from imagepipe.steps.orient import orient
+from imagepipe.steps.resize import resample
 from tests.core.imaging import decode, encoded
+from tests.support.ssim import ssim
 
 
 def pixels(image: Image.Image) -> list[tuple[int, ...]]:
@@ -277,3 +279,13 @@ def test_scaled_decoding_keeps_the_picture_in_place(width: int) -> None:
     out = np.asarray(decode(rendered.variants[0].data).convert("L"), dtype=np.float64)
     edge = out[40:60].sum(axis=1).mean() / 255  # white columns, to a fraction of a pixel
     assert edge == pytest.approx(900 * 100 / width, abs=0.1)
+
+
+def test_a_large_reduction_looks_like_the_fair_resize() -> None:
+    # 12000 -> 1920 across: box-reduced by 2 first (REDUCING_GAP), then LANCZOS.
+    image = Image.effect_mandelbrot((12000, 400), (-2.2, -0.6, 1.0, 0.6), 200)
+    box = (0.0, 0.0, 12000.0, 400.0)
+    ours = resample(image, (1920, 64), box)
+    fair = image.resize((1920, 64), Image.Resampling.LANCZOS, box=box)
+    assert ours.tobytes() != fair.tobytes()  # the reduction did happen
+    assert ssim(np.asarray(ours), np.asarray(fair)) >= 0.97

@@ -57,3 +57,16 @@ def png_with_chunks(count: int, kind: bytes = b"tEXt", after_pixels: bool = Fals
     chunks = (struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))) * count
     at = data.rindex(b"IEND") - 4 if after_pixels else 8 + 25  # signature, IHDR
     return data[:at] + chunks + data[at:]
+
+
+def png_line(width: int, height: int, alpha: bool = False) -> bytes:
+    """A grey PNG one pixel (or a few) across and millions long: tiny on disk,
+    and a huge reduction along one axis."""
+    row = b"\x00" + b"\x80" * (width * (4 if alpha else 3))  # filter type 0, then the samples
+    body = struct.pack(">IIBBBBB", width, height, 8, 6 if alpha else 2, 0, 0, 0)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    pixels = zlib.compress(row * height, 9)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", body) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
