@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +22,8 @@ GIF = bytes.fromhex("47494638396101000100800000000000ffffff21f90401000000002c000
 HTML = b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>"
 SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><rect/></svg>'
 TEXT = b"just some words, not an image\n" * 20
+# 64 MiB of zeros in 64 KB of gzip: the decoded stream counts against the cap.
+GZIP_BOMB = gzip.compress(bytes(64 * MB), compresslevel=9)
 
 
 def corpus(corpus_dir: Path, name: str) -> bytes:
@@ -70,6 +73,12 @@ CASES: list[tuple[str, Any, int, str]] = [
         lambda c: {"files": {"file": ("a.png", corpus(c, "sharp/65536-uint32-limit.png"))}},
         413,
         "too_many_pixels",
+    ),
+    (
+        "gzip-encoded bomb",
+        lambda c: {"data": GZIP_BOMB, "headers": {"Content-Type": "image/jpeg", "Content-Encoding": "gzip"}},
+        413,
+        "too_large",
     ),
     (
         "jpeg scan flood",
