@@ -10,6 +10,10 @@ from PIL import Image
 from imagepipe.geometry import Plan
 from imagepipe.spec import PipelineSpec, Variant
 
+# Bytes per segment that always pass, above Limits.max_segments: at most
+# 41,000 steps for a 10 MiB upload, tens of milliseconds.
+SEGMENT_BYTES = 256
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -25,8 +29,9 @@ class Limits:
     # have tens; 10 MiB of empty ones would hold the loop for seconds.
     max_header_segments: int = 1000
     # Segments or chunks in the whole file, pixel data included, or one per
-    # KiB if that allows more: each costs a step of Python (ours, and
-    # Pillow's after the pixels). libpng writes 8 KiB chunks.
+    # SEGMENT_BYTES if that allows more: each costs a step of Python (ours,
+    # and Pillow's after the pixels). libpng writes 8 KiB chunks; a streaming
+    # encoder may write one per row.
     max_segments: int = 10_000
     # Scans in a JPEG. Each is a pass over every block of the image however
     # few bytes it takes (libjpeg-turbo's LJT-01-003): 20,000 repeated 14-byte

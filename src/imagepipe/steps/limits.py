@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from imagepipe.context import Context, Limits
+from imagepipe.context import SEGMENT_BYTES, Context, Limits
 from imagepipe.errors import TooComplex, TooManyPixels
 from imagepipe.jpeg import SOS, markers
 from imagepipe.png import chunk_types
@@ -41,7 +41,7 @@ def _jpeg_scan_flags(data: bytes, limits: Limits) -> Iterator[bool]:
 
 def _check_segments(pixel_data_flags: Iterable[bool], size: int, limits: Limits) -> None:
     """Count segments, given per segment whether it holds pixel data."""
-    most = max(limits.max_segments, size // 1024)
+    most = max(limits.max_segments, size // SEGMENT_BYTES)
     in_header = True
     for count, pixel_data in enumerate(pixel_data_flags, 1):
         in_header = in_header and not pixel_data
