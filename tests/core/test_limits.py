@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ from imagepipe.errors import TooComplex, TooManyPixels
 from imagepipe.pipeline import probe, render
 from imagepipe.spec import DEFAULT_SPEC
 from tests.core.imaging import encoded, outputs, render_file
-from tests.support.hostile import jpeg_with_comments, png_line, png_with_chunks, progressive_jpeg
+from tests.support.hostile import jpeg_with_comments, png_chunk, png_line, png_with_chunks, progressive_jpeg
 
 # Renders one file in a fresh interpreter and reports how much the peak RSS
 # grew during the render (ru_maxrss is a high-water mark, in KiB on Linux).
@@ -176,8 +174,7 @@ def test_big_files_may_have_a_segment_per_256_bytes() -> None:
     with pytest.raises(TooComplex):
         probe(data, DEFAULT_SPEC)
     # One large private chunk brings the file to 10,010 times 256 bytes.
-    body = b"prVt" + bytes(10_010 * 256 - len(data) - 12)
-    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+    chunk = png_chunk(b"prVt", bytes(10_010 * 256 - len(data) - 12))
     assert probe(data[:-12] + chunk + data[-12:], DEFAULT_SPEC).width == 64
 
 
