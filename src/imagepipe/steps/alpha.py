@@ -8,7 +8,12 @@ from imagepipe.context import Context
 
 
 def drop_opaque_alpha(ctx: Context) -> None:
-    ctx.resized = {name: without_opaque_alpha(image) for name, image in ctx.resized.items()}
+    # Keyed by identity: variants sharing an image keep sharing one.
+    done: dict[int, Image.Image] = {}
+    for name, image in ctx.resized.items():
+        if id(image) not in done:
+            done[id(image)] = without_opaque_alpha(image)
+        ctx.resized[name] = done[id(image)]
 
 
 def without_opaque_alpha(image: Image.Image) -> Image.Image:

@@ -1,4 +1,8 @@
-"""Step: encode every variant in its format, carrying no metadata at all."""
+"""Step: encode every variant in its format, carrying no metadata at all.
+
+Variants with the same pixels (one image object, see resize_variants) and the
+same encoding are encoded once and share the bytes: a source within 800x600
+gives `medium` and `large` one output."""
 
 from __future__ import annotations
 
@@ -11,10 +15,14 @@ from imagepipe.spec import Encoding
 
 
 def encode_variants(ctx: Context) -> None:
-    ctx.outputs = [
-        RenderedVariant(v, *ctx.resized[v.name].size, encode(ctx.resized[v.name], v.encoding))
-        for v in ctx.spec.variants
-    ]
+    encoded: dict[tuple[int, Encoding], bytes] = {}
+    ctx.outputs = []
+    for v in ctx.spec.variants:
+        image = ctx.resized[v.name]
+        key = (id(image), v.encoding)
+        if key not in encoded:
+            encoded[key] = encode(image, v.encoding)
+        ctx.outputs.append(RenderedVariant(v, *image.size, encoded[key]))
 
 
 def encode(image: Image.Image, encoding: Encoding) -> bytes:

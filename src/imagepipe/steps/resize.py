@@ -29,9 +29,15 @@ def resize_variants(ctx: Context) -> None:
     source = ctx.source_info()
     decoded = ctx.working_image()
     bases: list[tuple[Plan, Image.Image]] = []
+    # Variants with the same plan share one image, so later steps can tell
+    # equal pixels by identity (encode once per distinct output).
+    made: dict[Plan, Image.Image] = {}
     order = sorted(ctx.spec.variants, key=lambda v: ctx.plans[v.name].scale, reverse=True)
     for variant in order:
         plan = ctx.plans[variant.name]
+        if plan in made:
+            ctx.resized[variant.name] = made[plan]
+            continue
         base = _cheapest_base(plan, bases)
         if base is None:
             # A scaled JPEG decode is ceil(size / s) pixels: its size ratio to
@@ -47,7 +53,7 @@ def resize_variants(ctx: Context) -> None:
         # detail than the decoded image and would blur what is made from it.
         if plan.full_frame and plan.scale < ctx.decode_scale:
             bases.append((plan, resized))
-        ctx.resized[variant.name] = resized
+        made[plan] = ctx.resized[variant.name] = resized
 
 
 def _cheapest_base(plan: Plan, bases: list[tuple[Plan, Image.Image]]) -> Image.Image | None:
