@@ -9,10 +9,8 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from imagepipe.errors import IMAGE_ERROR_CODES
+from imagepipe.slo import LATENCY_BUCKETS
 
-# Enqueue → completed. The objective (30 s) must be one of these buckets: the
-# SLI is the 30 s bucket over all finished jobs.
-LATENCY_BUCKETS = (0.5, 1, 2.5, 5, 10, 15, 20, 25, 30, 40, 60, 120, 300)
 STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 STAGES = ("download", "decode", "resize", "encode", "upload")
 # The codes a job can fail with. Their series exist from start-up: rate() and

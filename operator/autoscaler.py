@@ -26,7 +26,7 @@ from .autoscale import desired_replicas
 from .backend import QueueDepth, read_queue_depth
 from .conditions import now as timestamp
 from .consumer_metrics import Counts, pod_deltas
-from .defaults import InvalidPipeline, Pipeline, parse_pipeline
+from .imagepipeline import ImagePipeline, InvalidPipeline, parse_imagepipeline
 from .kube import ApiError, Kube
 from .metrics import OperatorMetrics
 from .observe import consumer_targets, patch_replicas, prometheus_reading, read_replicas, scrape_pods
@@ -57,7 +57,7 @@ class QuietTimer(logging.Filter):
         return record.getMessage() != f"Timer {TIMER_ID!r} succeeded."
 
 
-def pipeline_label(p: Pipeline) -> str:
+def pipeline_label(p: ImagePipeline) -> str:
     return f"{p.namespace}/{p.name}"
 
 
@@ -67,7 +67,7 @@ class Autoscaler:
 
     metrics: OperatorMetrics
     interval: float = DEFAULT_INTERVAL_SECONDS
-    read_depth: Callable[[Pipeline], Awaitable[QueueDepth]] = read_queue_depth
+    read_depth: Callable[[ImagePipeline], Awaitable[QueueDepth]] = read_queue_depth
     memories: dict[str, Memory] = field(default_factory=dict)
     _http: aiohttp.ClientSession | None = field(default=None, repr=False)
 
@@ -81,13 +81,13 @@ class Autoscaler:
             await self._http.close()
             self._http = None
 
-    def forget(self, p: Pipeline) -> None:
+    def forget(self, p: ImagePipeline) -> None:
         self.memories.pop(pipeline_label(p), None)
         self.metrics.forget(pipeline_label(p))
 
     async def tick(self, kube: Kube, body: kopf.Body, status: kopf.Status, patch: kopf.Patch) -> None:
         try:
-            p = parse_pipeline(body)
+            p = parse_imagepipeline(body)
         except InvalidPipeline:
             return  # the reconcile handler reports it
         label = pipeline_label(p)
@@ -100,7 +100,7 @@ class Autoscaler:
             log.warning("autoscaler %s: reading the queue failed: %r", label, exc)
             self.metrics.record_error(label, "QueueUnreadable")
 
-    async def _tick(self, kube: Kube, p: Pipeline, status: kopf.Status, patch: kopf.Patch) -> None:
+    async def _tick(self, kube: Kube, p: ImagePipeline, status: kopf.Status, patch: kopf.Patch) -> None:
         label = pipeline_label(p)
         replicas = await read_replicas(kube, p)
         if replicas is None:
@@ -112,7 +112,7 @@ class Autoscaler:
         reading = await self._read_consumers(kube, p, memory, now)
         inputs = scaling_inputs(now, depth, reading, replicas, memory)
         decision = desired_replicas(inputs, params_for(p, self.interval), memory.scaler)
-        if p.spec["scaling"]["engine"] == "builtin" and decision.replicas != replicas.current:
+        if p.scaling.engine == "builtin" and decision.replicas != replicas.current:
             await patch_replicas(kube, p, decision.replicas)
             log.info(
                 "autoscaler %s: %d → %d replicas (%s)",
@@ -128,13 +128,15 @@ class Autoscaler:
         self.memories[label] = memory
         patch.status.update(scaling_status(p, decision, replicas, reading, depth))
         patch.status["autoscaler"] = memory_to_status(memory)
-        if p.spec["scaling"]["engine"] == "builtin":
+        if p.scaling.engine == "builtin":
             patch.status["lastScaling"] = last_scaling(
                 status.get("lastScaling"), replicas.current, decision, timestamp()
             )
 
-    async def _read_consumers(self, kube: Kube, p: Pipeline, memory: Memory, now: float) -> ConsumerReading:
-        url = p.spec["scaling"].get("prometheusUrl")
+    async def _read_consumers(
+        self, kube: Kube, p: ImagePipeline, memory: Memory, now: float
+    ) -> ConsumerReading:
+        url = p.scaling.prometheus_url
         try:
             if url:
                 interval = now - memory.time if memory.time is not None else self.interval
@@ -146,7 +148,7 @@ class Autoscaler:
             self.metrics.record_error(pipeline_label(p), "ConsumerMetricsUnreadable")
             return ConsumerReading(None, Counts())
 
-    async def _scrape(self, kube: Kube, p: Pipeline, memory: Memory, now: float) -> ConsumerReading:
+    async def _scrape(self, kube: Kube, p: ImagePipeline, memory: Memory, now: float) -> ConsumerReading:
         """Scrape the ready pods; the deltas since the previous scrape (none on the first)."""
         pods = await scrape_pods(self.http(), await consumer_targets(kube, p))
         baseline = not memory.scraped
@@ -184,4 +186,4 @@ def register(registry: kopf.OperatorRegistry, kube: Callable[[], Kube], scaler: 
     @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True, registry=registry)
     def forget(body: kopf.Body, **_: Any) -> None:
         with contextlib.suppress(InvalidPipeline):
-            scaler.forget(parse_pipeline(body))
+            scaler.forget(parse_imagepipeline(body))

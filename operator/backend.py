@@ -15,7 +15,7 @@ from imagepipe.aws import open_clients
 from imagepipe.config import Settings
 from imagepipe.provision import ensure_bucket, ensure_queues
 
-from .defaults import Pipeline
+from .imagepipeline import ImagePipeline
 
 
 @dataclass(frozen=True)
@@ -30,54 +30,54 @@ def queue_name(queue: str) -> str:
     return queue.rstrip("/").rsplit("/", 1)[-1]
 
 
-def settings_for(p: Pipeline) -> Settings:
-    backend = p.spec["backend"]
-    endpoint = backend.get("endpointUrl")
+def settings_for(p: ImagePipeline) -> Settings:
+    backend = p.backend
     return Settings(
-        bucket=backend["bucket"],
-        queue_name=queue_name(backend["queue"]),
-        s3_endpoint_url=endpoint,
-        sqs_endpoint_url=endpoint,
-        region=backend["region"],
+        bucket=backend.bucket,
+        queue_name=queue_name(backend.queue),
+        s3_endpoint_url=backend.endpoint_url,
+        sqs_endpoint_url=backend.endpoint_url,
+        region=backend.region,
     )
 
 
-async def check_backend(p: Pipeline) -> BackendState:
-    backend = p.spec["backend"]
+async def check_backend(p: ImagePipeline) -> BackendState:
+    backend = p.backend
     try:
         async with AsyncExitStack() as stack:
             s3, sqs = await open_clients(settings_for(p), stack)
-            if backend["provision"]:
-                await ensure_bucket(s3, backend["bucket"], backend["region"])
+            if backend.provision:
+                await ensure_bucket(s3, backend.bucket, backend.region)
                 await ensure_queues(
                     sqs,
-                    queue_name(backend["queue"]),
-                    queue_name(p.dead_letter_queue),
-                    backend["maxReceives"],
-                    backend["visibilityTimeoutSeconds"],
+                    queue_name(backend.queue),
+                    queue_name(backend.dead_letter_queue),
+                    backend.max_receives,
+                    backend.visibility_timeout_seconds,
                 )
             return await _inspect(p, s3, sqs)
     except (ClientError, BotoCoreError, OSError) as exc:
         return BackendState(False, "BackendUnreachable", f"S3/SQS check failed: {exc}")
 
 
-async def _inspect(p: Pipeline, s3: Any, sqs: Any) -> BackendState:
-    backend = p.spec["backend"]
+async def _inspect(p: ImagePipeline, s3: Any, sqs: Any) -> BackendState:
+    backend = p.backend
     try:
-        await s3.head_bucket(Bucket=backend["bucket"])
+        await s3.head_bucket(Bucket=backend.bucket)
     except ClientError:
-        return BackendState(False, "BucketMissing", f"bucket {backend['bucket']!r} does not exist")
-    queue_url = await _queue_url(sqs, backend["queue"])
-    dlq_url = await _queue_url(sqs, p.dead_letter_queue)
+        return BackendState(False, "BucketMissing", f"bucket {backend.bucket!r} does not exist")
+    queue_url = await _queue_url(sqs, backend.queue)
+    dlq_url = await _queue_url(sqs, backend.dead_letter_queue)
     if queue_url is None:
-        return BackendState(False, "QueueMissing", f"queue {backend['queue']!r} does not exist")
+        return BackendState(False, "QueueMissing", f"queue {backend.queue!r} does not exist")
     if dlq_url is None:
-        return BackendState(False, "DeadLetterQueueMissing", f"queue {p.dead_letter_queue!r} does not exist")
+        message = f"queue {backend.dead_letter_queue!r} does not exist"
+        return BackendState(False, "DeadLetterQueueMissing", message)
     attributes = await sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])
     dlq = await sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
     redrive = json.loads(attributes.get("Attributes", {}).get("RedrivePolicy", "{}"))
     if redrive.get("deadLetterTargetArn") != dlq["Attributes"]["QueueArn"]:
-        message = f"queue {backend['queue']!r} has no redrive policy to {p.dead_letter_queue!r}"
+        message = f"queue {backend.queue!r} has no redrive policy to {backend.dead_letter_queue!r}"
         return BackendState(False, "NoRedrivePolicy", message)
     return BackendState(True, "BackendReady", "bucket, queue and dead-letter queue exist")
 
@@ -112,12 +112,12 @@ DEPTH_ATTRIBUTES = [
 ]
 
 
-async def read_queue_depth(p: Pipeline) -> QueueDepth:
+async def read_queue_depth(p: ImagePipeline) -> QueueDepth:
     """The queue's and the DLQ's counts; raises ClientError/BotoCoreError/OSError when unreachable."""
     async with AsyncExitStack() as stack:
         _, sqs = await open_clients(settings_for(p), stack)
-        counts = await _attributes(sqs, p.spec["backend"]["queue"])
-        dead = await _attributes(sqs, p.dead_letter_queue)
+        counts = await _attributes(sqs, p.backend.queue)
+        dead = await _attributes(sqs, p.backend.dead_letter_queue)
     return QueueDepth(visible=counts[0], in_flight=counts[1], delayed=counts[2], dead_letter=dead[0])
 
 

@@ -1,7 +1,7 @@
 """Pure builders of an ImagePipeline's small children: labels, the ConfigMap
 (the pipelines file), the ingest Service and Ingress, the consumer's PDB.
 
-Every builder takes a validated `Pipeline` and returns a manifest as data;
+Every builder takes a validated `ImagePipeline` and returns a manifest as data;
 handlers adopt (owner references) and apply them.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .defaults import Pipeline
+from .imagepipeline import ImagePipeline
 
 PIPELINES_FILE = "pipelines.yaml"
 CONFIG_MOUNT = "/etc/imagepipe"
@@ -25,7 +25,7 @@ METRICS_PORT = 9102
 Manifest = dict[str, Any]
 
 
-def labels(p: Pipeline, component: str | None = None) -> dict[str, str]:
+def labels(p: ImagePipeline, component: str | None = None) -> dict[str, str]:
     """The labels of DESIGN.md; `component` is ingest or consumer."""
     result = {
         "app.kubernetes.io/name": "imagepipe",
@@ -38,7 +38,7 @@ def labels(p: Pipeline, component: str | None = None) -> dict[str, str]:
     return result
 
 
-def selector(p: Pipeline, component: str) -> dict[str, str]:
+def selector(p: ImagePipeline, component: str) -> dict[str, str]:
     """The immutable Deployment selector: a subset of `labels`."""
     return {
         "app.kubernetes.io/name": "imagepipe",
@@ -47,17 +47,17 @@ def selector(p: Pipeline, component: str) -> dict[str, str]:
     }
 
 
-def metadata(p: Pipeline, name: str, component: str | None = None) -> dict[str, Any]:
+def metadata(p: ImagePipeline, name: str, component: str | None = None) -> dict[str, Any]:
     return {"name": name, "namespace": p.namespace, "labels": labels(p, component)}
 
 
-def pipelines_file(p: Pipeline) -> str:
+def pipelines_file(p: ImagePipeline) -> str:
     """The pipelines file the roles read (IMAGEPIPE_PIPELINES_FILE), canonical YAML."""
     data = {name: spec.to_data() for name, spec in sorted(p.pipelines.items())}
     return yaml.safe_dump(data, sort_keys=True)
 
 
-def build_configmap(p: Pipeline) -> Manifest:
+def build_configmap(p: ImagePipeline) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -72,35 +72,35 @@ def config_hash(configmap: Manifest) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def build_ingest_service(p: Pipeline) -> Manifest:
-    service = p.spec["ingest"]["service"]
+def build_ingest_service(p: ImagePipeline) -> Manifest:
+    service = p.ingest.service
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": metadata(p, p.child("ingest"), "ingest"),
         "spec": {
-            "type": service["type"],
+            "type": service.type,
             "selector": selector(p, "ingest"),
-            "ports": [{"name": "http", "port": service["port"], "targetPort": "http", "protocol": "TCP"}],
+            "ports": [{"name": "http", "port": service.port, "targetPort": "http", "protocol": "TCP"}],
         },
     }
 
 
-def build_ingress(p: Pipeline) -> Manifest | None:
+def build_ingress(p: ImagePipeline) -> Manifest | None:
     """The Ingress when `spec.ingest.ingress.host` is set, else None."""
-    ingress = p.spec["ingest"].get("ingress") or {}
-    if not ingress.get("host"):
+    ingress = p.ingest.ingress
+    if ingress is None:
         return None
     backend = {"service": {"name": p.child("ingest"), "port": {"name": "http"}}}
     rule = {
-        "host": ingress["host"],
+        "host": ingress.host,
         "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]},
     }
     spec: dict[str, Any] = {"rules": [rule]}
-    if ingress.get("className"):
-        spec["ingressClassName"] = ingress["className"]
-    if ingress.get("tlsSecretName"):
-        spec["tls"] = [{"hosts": [ingress["host"]], "secretName": ingress["tlsSecretName"]}]
+    if ingress.class_name:
+        spec["ingressClassName"] = ingress.class_name
+    if ingress.tls_secret_name:
+        spec["tls"] = [{"hosts": [ingress.host], "secretName": ingress.tls_secret_name}]
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
@@ -109,7 +109,7 @@ def build_ingress(p: Pipeline) -> Manifest | None:
     }
 
 
-def build_pdb(p: Pipeline) -> Manifest:
+def build_pdb(p: ImagePipeline) -> Manifest:
     """At most one consumer evicted at a time: a drain hands its jobs back in order."""
     return {
         "apiVersion": "policy/v1",

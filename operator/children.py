@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from .builders import Manifest, build_configmap, build_ingest_service, build_ingress, build_pdb
-from .defaults import Pipeline
+from .imagepipeline import ImagePipeline
 from .keda import build_scaled_object, build_trigger_authentication
 from .monitoring import build_prometheus_rule
 from .workloads import build_consumer_deployment, build_ingest_deployment
 
 
-def build_children(p: Pipeline, *, prometheus_rules: bool = True) -> list[Manifest]:
+def build_children(p: ImagePipeline, *, prometheus_rules: bool = True) -> list[Manifest]:
     """The manifests the operator applies; the PrometheusRule only where its CRD exists."""
     optional = [
         build_ingress(p),

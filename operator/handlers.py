@@ -21,7 +21,7 @@ from .backend import BackendState, QueueDepth, check_backend, read_queue_depth
 from .builders import REPLICAS_OWNER_ANNOTATION
 from .children import build_children
 from .conditions import ready_status
-from .defaults import InvalidPipeline, Pipeline, parse_pipeline
+from .imagepipeline import ImagePipeline, InvalidPipeline, parse_imagepipeline
 from .kube import ApiError, Kube
 from .metrics import DEFAULT_PORT, OperatorMetrics
 from .schema import GROUP, PLURAL, VERSION
@@ -38,8 +38,8 @@ class Context:
     check and queue reading (tests replace them), and the operator's metrics."""
 
     connection: kopf.ConnectionInfo | None = None
-    check_backend: Callable[[Pipeline], Awaitable[BackendState]] = check_backend
-    read_queue_depth: Callable[[Pipeline], Awaitable[QueueDepth]] = read_queue_depth
+    check_backend: Callable[[ImagePipeline], Awaitable[BackendState]] = check_backend
+    read_queue_depth: Callable[[ImagePipeline], Awaitable[QueueDepth]] = read_queue_depth
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     # The operator's metrics port (0: any free port; None: not served).
     metrics_port: int | None = DEFAULT_PORT
@@ -68,7 +68,7 @@ def _fail(
     patch.status.update(ready_status(status.get("conditions"), False, reason, message, generation))
 
 
-async def apply_children(kube: Kube, body: kopf.Body, p: Pipeline, logger: logging.Logger | Any) -> None:
+async def apply_children(kube: Kube, body: kopf.Body, p: ImagePipeline, logger: logging.Logger | Any) -> None:
     prometheus = await kube.exists(PROMETHEUS_API)
     for child in build_children(p, prometheus_rules=prometheus):
         kopf.adopt(child, owner=body)
@@ -83,13 +83,13 @@ async def reconcile(
     ctx: Context, body: kopf.Body, status: kopf.Status, patch: kopf.Patch, logger: logging.Logger | Any
 ) -> None:
     try:
-        p = parse_pipeline(body)
+        p = parse_imagepipeline(body)
     except InvalidPipeline as exc:
         _fail(ctx, body, status, patch, exc.reason, exc.message)
         raise kopf.PermanentError(exc.message) from exc
     kube = ctx.kube()
     try:
-        if p.spec["scaling"]["engine"] == "keda" and not await kube.exists(KEDA_API):
+        if p.scaling.engine == "keda" and not await kube.exists(KEDA_API):
             _fail(
                 ctx,
                 body,

@@ -8,49 +8,47 @@ import math
 from typing import Any
 
 from .builders import Manifest, labels
-from .defaults import Pipeline
+from .imagepipeline import ImagePipeline
 
 # KEDA's HPA syncs every 15 s: the detection delay of this engine.
 DETECTION_SECONDS = 15.0
 
 
-def queue_length(p: Pipeline) -> int:
+def queue_length(p: ImagePipeline) -> int:
     """Messages per pod: what one pod at the target utilisation clears within the
     time left before the objective (X - Tₛ - D - S), at least one service time."""
-    scaling = p.spec["scaling"]
-    service = float(scaling["expectedServiceSeconds"])
-    budget = (
-        float(p.spec["slo"]["latencySeconds"]) - scaling["podStartupSeconds"] - DETECTION_SECONDS - service
-    )
-    per_pod: float = scaling["slotsPerPod"] * scaling["targetUtilisation"] * max(budget, service) / service
+    scaling = p.scaling
+    service = scaling.expected_service_seconds
+    budget = p.slo.latency_seconds - scaling.pod_startup_seconds - DETECTION_SECONDS - service
+    per_pod = scaling.slots_per_pod * scaling.target_utilisation * max(budget, service) / service
     return max(1, math.floor(per_pod))
 
 
-def _trigger(p: Pipeline) -> dict[str, Any]:
-    backend = p.spec["backend"]
+def _trigger(p: ImagePipeline) -> dict[str, Any]:
+    backend = p.backend
     meta = {
-        "queueURL": backend["queue"],
+        "queueURL": backend.queue,
         "queueLength": str(queue_length(p)),
-        "awsRegion": backend["region"],
+        "awsRegion": backend.region,
         "scaleOnInFlight": "true",
         "scaleOnDelayed": "false",
     }
-    if backend.get("endpointUrl"):
-        meta["awsEndpoint"] = backend["endpointUrl"]
+    if backend.endpoint_url:
+        meta["awsEndpoint"] = backend.endpoint_url
     trigger: dict[str, Any] = {"type": "aws-sqs-queue", "metadata": meta}
-    if backend.get("credentialsSecret"):
+    if backend.credentials_secret:
         trigger["authenticationRef"] = {"name": p.child("consumer")}
-    elif backend.get("serviceAccountName"):
+    elif backend.service_account_name:
         meta["identityOwner"] = "workload"
     return trigger
 
 
-def build_scaled_object(p: Pipeline) -> Manifest | None:
+def build_scaled_object(p: ImagePipeline) -> Manifest | None:
     """The ScaledObject when `spec.scaling.engine` is keda, else None."""
-    scaling = p.spec["scaling"]
-    if scaling["engine"] != "keda":
+    scaling = p.scaling
+    if scaling.engine != "keda":
         return None
-    down = {"stabilizationWindowSeconds": scaling["scaleDownStabilisationSeconds"]}
+    down = {"stabilizationWindowSeconds": scaling.scale_down_stabilisation_seconds}
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
@@ -58,18 +56,18 @@ def build_scaled_object(p: Pipeline) -> Manifest | None:
         "spec": {
             "scaleTargetRef": {"name": p.child("consumer")},
             "pollingInterval": 15,
-            "minReplicaCount": scaling["minReplicas"],
-            "maxReplicaCount": scaling["maxReplicas"],
+            "minReplicaCount": scaling.min_replicas,
+            "maxReplicaCount": scaling.max_replicas,
             "advanced": {"horizontalPodAutoscalerConfig": {"behavior": {"scaleDown": down}}},
             "triggers": [_trigger(p)],
         },
     }
 
 
-def build_trigger_authentication(p: Pipeline) -> Manifest | None:
+def build_trigger_authentication(p: ImagePipeline) -> Manifest | None:
     """Static AWS keys for KEDA from the credentials Secret (keda engine only)."""
-    secret = p.spec["backend"].get("credentialsSecret")
-    if p.spec["scaling"]["engine"] != "keda" or not secret:
+    secret = p.backend.credentials_secret
+    if p.scaling.engine != "keda" or not secret:
         return None
     refs = [
         {"parameter": "awsAccessKeyID", "name": secret, "key": "AWS_ACCESS_KEY_ID"},

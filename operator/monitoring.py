@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .builders import Manifest, labels
-from .defaults import Pipeline
+from .imagepipeline import ImagePipeline
 
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 # (severity, long window, short window, burn-rate factor)
@@ -32,32 +32,32 @@ def le_matcher(objective: float) -> str:
     return f'le="{objective}"'
 
 
-def series_selector(p: Pipeline) -> str:
+def series_selector(p: ImagePipeline) -> str:
     return f'namespace="{p.namespace}",pod=~"{p.child("consumer")}-.*"'
 
 
-def error_ratio_expr(p: Pipeline, window: str) -> str:
+def error_ratio_expr(p: ImagePipeline, window: str) -> str:
     sel = series_selector(p)
-    le = le_matcher(p.spec["slo"]["latencySeconds"])
+    le = le_matcher(p.slo.latency_seconds)
     good = f"sum(rate(imagepipe_job_latency_seconds_bucket{{{sel},{le}}}[{window}]))"
     completed = f"sum(rate(imagepipe_job_latency_seconds_count{{{sel}}}[{window}]))"
     failed = f'(sum(rate(imagepipe_jobs_total{{{sel},outcome="failed"}}[{window}])) or vector(0))'
     return f"1 - {good} / ({completed} + {failed})"
 
 
-def rule_labels(p: Pipeline) -> dict[str, str]:
+def rule_labels(p: ImagePipeline) -> dict[str, str]:
     return {"namespace": p.namespace, "imagepipe_pipeline": p.name}
 
 
-def recording_rules(p: Pipeline) -> list[dict[str, Any]]:
+def recording_rules(p: ImagePipeline) -> list[dict[str, Any]]:
     return [
         {"record": ERROR_RATIO.format(window=w), "expr": error_ratio_expr(p, w), "labels": rule_labels(p)}
         for w in WINDOWS
     ]
 
 
-def _burn_condition(p: Pipeline, long: str, short: str, factor: float) -> str:
-    budget = 1 - float(p.spec["slo"]["target"])
+def _burn_condition(p: ImagePipeline, long: str, short: str, factor: float) -> str:
+    budget = 1 - p.slo.target
     threshold = f"({factor} * {budget:.6g})"
     match = f'{{namespace="{p.namespace}",imagepipe_pipeline="{p.name}"}}'
     return (
@@ -66,7 +66,7 @@ def _burn_condition(p: Pipeline, long: str, short: str, factor: float) -> str:
     )
 
 
-def alert_rules(p: Pipeline) -> list[dict[str, Any]]:
+def alert_rules(p: ImagePipeline) -> list[dict[str, Any]]:
     rules = []
     for severity, name in (("page", "ImagepipeSLOBurnRateFast"), ("ticket", "ImagepipeSLOBurnRateSlow")):
         conditions = [_burn_condition(p, lg, sh, f) for sev, lg, sh, f in BURN_ALERTS if sev == severity]
@@ -78,8 +78,8 @@ def alert_rules(p: Pipeline) -> list[dict[str, Any]]:
                 "annotations": {
                     "summary": f"ImagePipeline {p.namespace}/{p.name} is burning its latency error budget",
                     "description": (
-                        f"Fewer than {p.spec['slo']['target']:.3%} of jobs finish within "
-                        f"{p.spec['slo']['latencySeconds']} s at this rate ({severity})."
+                        f"Fewer than {p.slo.target:.3%} of jobs finish within "
+                        f"{p.slo.latency_seconds:g} s at this rate ({severity})."
                     ),
                 },
             }
@@ -87,7 +87,7 @@ def alert_rules(p: Pipeline) -> list[dict[str, Any]]:
     return rules
 
 
-def rule_groups(p: Pipeline) -> list[dict[str, Any]]:
+def rule_groups(p: ImagePipeline) -> list[dict[str, Any]]:
     """The groups as Prometheus rule files hold them (also checked with promtool)."""
     return [
         {"name": f"imagepipe-{p.namespace}-{p.name}-sli", "interval": "30s", "rules": recording_rules(p)},
@@ -95,7 +95,7 @@ def rule_groups(p: Pipeline) -> list[dict[str, Any]]:
     ]
 
 
-def build_prometheus_rule(p: Pipeline) -> Manifest:
+def build_prometheus_rule(p: ImagePipeline) -> Manifest:
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",

@@ -16,7 +16,7 @@ import aiohttp
 
 from .builders import METRICS_PORT, selector
 from .consumer_metrics import Counts, parse_counts
-from .defaults import Pipeline
+from .imagepipeline import ImagePipeline
 from .kube import Kube
 from .monitoring import series_selector
 from .scaling import WINDOW_SECONDS, Replicas
@@ -27,11 +27,11 @@ SCRAPE_TIMEOUT = aiohttp.ClientTimeout(total=5)
 MIN_RATE_WINDOW_SECONDS = 60
 
 
-def deployment_path(p: Pipeline) -> str:
+def deployment_path(p: ImagePipeline) -> str:
     return f"/apis/apps/v1/namespaces/{p.namespace}/deployments/{p.child('consumer')}"
 
 
-async def read_replicas(kube: Kube, p: Pipeline) -> Replicas | None:
+async def read_replicas(kube: Kube, p: ImagePipeline) -> Replicas | None:
     """The consumer Deployment's replicas; None when it does not exist (yet)."""
     found = await kube.request("GET", deployment_path(p))
     if found is None:
@@ -40,7 +40,7 @@ async def read_replicas(kube: Kube, p: Pipeline) -> Replicas | None:
     return Replicas(current=int(spec.get("replicas", 1)), ready=int(status.get("readyReplicas") or 0))
 
 
-async def patch_replicas(kube: Kube, p: Pipeline, replicas: int) -> None:
+async def patch_replicas(kube: Kube, p: ImagePipeline, replicas: int) -> None:
     await kube.request("PATCH", deployment_path(p), {"spec": {"replicas": replicas}})
 
 
@@ -72,7 +72,7 @@ def ready_targets(pods: Mapping[str, Any], labels: Mapping[str, str]) -> dict[st
     return targets
 
 
-async def consumer_targets(kube: Kube, p: Pipeline) -> dict[str, str]:
+async def consumer_targets(kube: Kube, p: ImagePipeline) -> dict[str, str]:
     labels = selector(p, "consumer")
     query = urllib.parse.urlencode({"labelSelector": ",".join(f"{k}={v}" for k, v in labels.items())})
     pods = await kube.request("GET", f"/api/v1/namespaces/{p.namespace}/pods?{query}") or {}
@@ -98,7 +98,7 @@ async def scrape_pods(session: aiohttp.ClientSession, targets: Mapping[str, str]
     return counts
 
 
-def prometheus_queries(p: Pipeline, window_seconds: int) -> dict[str, str]:
+def prometheus_queries(p: ImagePipeline, window_seconds: int) -> dict[str, str]:
     """PromQL for Counts over `window_seconds`, one query per field."""
     sel, w = series_selector(p), f"{window_seconds}s"
     return {
@@ -124,7 +124,9 @@ def counts_from_results(results: Mapping[str, list[dict[str, Any]]], scale: floa
     )
 
 
-async def query_prometheus(session: aiohttp.ClientSession, base: str, p: Pipeline, window: int) -> Counts:
+async def query_prometheus(
+    session: aiohttp.ClientSession, base: str, p: ImagePipeline, window: int
+) -> Counts:
     async def one(query: str) -> list[dict[str, Any]]:
         url = f"{base.rstrip('/')}/api/v1/query"
         async with session.get(url, params={"query": query}, timeout=SCRAPE_TIMEOUT) as response:
@@ -139,7 +141,7 @@ async def query_prometheus(session: aiohttp.ClientSession, base: str, p: Pipelin
 
 
 async def prometheus_reading(
-    session: aiohttp.ClientSession, base: str, p: Pipeline, interval: float
+    session: aiohttp.ClientSession, base: str, p: ImagePipeline, interval: float
 ) -> tuple[Counts, Counts]:
     """(what the consumers did over the last `interval`, over WINDOW_SECONDS)."""
     rate_window = max(MIN_RATE_WINDOW_SECONDS, round(interval))

@@ -13,7 +13,7 @@ import yaml
 
 from .builders import Manifest
 from .children import build_children
-from .defaults import InvalidPipeline, parse_pipeline
+from .imagepipeline import InvalidPipeline, parse_imagepipeline
 from .schema import GROUP, KIND, VERSION
 
 
@@ -47,7 +47,7 @@ def render(documents: list[Any], *, prometheus_rules: bool = True) -> list[Manif
             and doc.get("kind") == KIND
             and doc.get("apiVersion") == f"{GROUP}/{VERSION}"
         ):
-            children += build_children(parse_pipeline(doc), prometheus_rules=prometheus_rules)
+            children += build_children(parse_imagepipeline(doc), prometheus_rules=prometheus_rules)
     return children
 
 

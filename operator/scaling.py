@@ -11,26 +11,26 @@ from typing import Any
 from .autoscale import Decision, ScalerState, ScalingInputs, ScalingParams, arrival_rate_from_counts
 from .backend import QueueDepth
 from .consumer_metrics import Counts, quantile, total, within_objective
-from .defaults import Pipeline
+from .imagepipeline import ImagePipeline
 
 # The latency histogram behind p95 and withinObjective covers this much time.
 WINDOW_SECONDS = 300.0
 
 
-def params_for(p: Pipeline, interval_seconds: float) -> ScalingParams:
+def params_for(p: ImagePipeline, interval_seconds: float) -> ScalingParams:
     """The policy's parameters: the spec's, the loop period as detection delay."""
-    scaling = p.spec["scaling"]
+    scaling = p.scaling
     return ScalingParams(
-        objective_seconds=float(p.spec["slo"]["latencySeconds"]),
-        slots_per_pod=int(scaling["slotsPerPod"]),
-        startup_seconds=float(scaling["podStartupSeconds"]),
+        objective_seconds=p.slo.latency_seconds,
+        slots_per_pod=scaling.slots_per_pod,
+        startup_seconds=scaling.pod_startup_seconds,
         detection_seconds=float(interval_seconds),
-        target_utilisation=float(scaling["targetUtilisation"]),
-        burst_factor=float(scaling["burstFactor"]),
-        stabilisation_seconds=float(scaling["scaleDownStabilisationSeconds"]),
-        min_replicas=int(scaling["minReplicas"]),
-        max_replicas=int(scaling["maxReplicas"]),
-        initial_service_seconds=float(scaling["expectedServiceSeconds"]),
+        target_utilisation=scaling.target_utilisation,
+        burst_factor=scaling.burst_factor,
+        stabilisation_seconds=float(scaling.scale_down_stabilisation_seconds),
+        min_replicas=scaling.min_replicas,
+        max_replicas=scaling.max_replicas,
+        initial_service_seconds=scaling.expected_service_seconds,
     )
 
 
@@ -135,7 +135,7 @@ def last_scaling(previous: Any, current: int, decision: Decision, when: str) -> 
 
 
 def scaling_status(
-    p: Pipeline, decision: Decision, replicas: Replicas, reading: ConsumerReading, depth: QueueDepth
+    p: ImagePipeline, decision: Decision, replicas: Replicas, reading: ConsumerReading, depth: QueueDepth
 ) -> dict[str, Any]:
     """The status fields of one loop (without lastScaling and the memory)."""
     status: dict[str, Any] = {
@@ -148,7 +148,7 @@ def scaling_status(
         "scalingReason": decision.reason,
     }
     p95 = quantile(reading.window.latency, 0.95)
-    within = within_objective(reading.window, float(p.spec["slo"]["latencySeconds"]))
+    within = within_objective(reading.window, p.slo.latency_seconds)
     if p95 is not None:
         status["p95LatencySeconds"] = round(p95, 3)
     if within is not None:

@@ -20,7 +20,7 @@ from .builders import (
     metadata,
     selector,
 )
-from .defaults import Pipeline
+from .imagepipeline import ImagePipeline
 
 # SIGTERM → drain for the consumer's grace period; the kubelet kills after this margin more.
 TERMINATION_MARGIN_SECONDS = 10
@@ -34,68 +34,71 @@ def _env(name: str, value: Any) -> dict[str, Any]:
     return {"name": name, "value": str(value)}
 
 
-def common_env(p: Pipeline) -> list[dict[str, Any]]:
+def common_env(p: ImagePipeline) -> list[dict[str, Any]]:
     """What both roles read: backends, the pipelines file, logging, the objective."""
-    spec, backend = p.spec, p.spec["backend"]
-    queue_var = "IMAGEPIPE_QUEUE_URL" if p.queue_is_url else "IMAGEPIPE_QUEUE_NAME"
+    backend = p.backend
+    queue_var = "IMAGEPIPE_QUEUE_URL" if backend.queue_is_url else "IMAGEPIPE_QUEUE_NAME"
     env = [
-        _env("IMAGEPIPE_BUCKET", backend["bucket"]),
-        _env(queue_var, backend["queue"]),
-        _env("AWS_REGION", backend["region"]),
+        _env("IMAGEPIPE_BUCKET", backend.bucket),
+        _env(queue_var, backend.queue),
+        _env("AWS_REGION", backend.region),
         _env("IMAGEPIPE_PIPELINES_FILE", f"{CONFIG_MOUNT}/{PIPELINES_FILE}"),
-        _env("IMAGEPIPE_MAX_PIXELS", spec["limits"]["maxPixels"]),
-        _env("IMAGEPIPE_OBJECTIVE_SECONDS", spec["slo"]["latencySeconds"]),
-        _env("IMAGEPIPE_LOG_LEVEL", spec["logLevel"]),
+        _env("IMAGEPIPE_MAX_PIXELS", p.limits.max_pixels),
+        _env("IMAGEPIPE_OBJECTIVE_SECONDS", p.slo.latency_seconds),
+        _env("IMAGEPIPE_LOG_LEVEL", p.log_level),
         _env("IMAGEPIPE_LOG_FORMAT", "json"),
     ]
-    if backend.get("endpointUrl"):
-        env.append(_env("IMAGEPIPE_AWS_ENDPOINT_URL", backend["endpointUrl"]))
-    if spec.get("publicUrl"):
-        env.append(_env("IMAGEPIPE_PUBLIC_URL", spec["publicUrl"]))
+    if backend.endpoint_url:
+        env.append(_env("IMAGEPIPE_AWS_ENDPOINT_URL", backend.endpoint_url))
+    if p.public_url:
+        env.append(_env("IMAGEPIPE_PUBLIC_URL", p.public_url))
     return env
 
 
-def ingest_env(p: Pipeline) -> list[dict[str, Any]]:
-    ingest = p.spec["ingest"]
+def ingest_env(p: ImagePipeline) -> list[dict[str, Any]]:
+    ingest = p.ingest
     env = [
         *common_env(p),
         _env("IMAGEPIPE_HOST", "0.0.0.0"),
         _env("IMAGEPIPE_PORT", INGEST_PORT),
-        _env("IMAGEPIPE_MAX_UPLOAD_BYTES", p.spec["limits"]["maxUploadBytes"]),
-        _env("IMAGEPIPE_UPLOAD_TIMEOUT_SECONDS", p.spec["limits"]["uploadTimeoutSeconds"]),
+        _env("IMAGEPIPE_MAX_UPLOAD_BYTES", p.limits.max_upload_bytes),
+        _env("IMAGEPIPE_UPLOAD_TIMEOUT_SECONDS", p.limits.upload_timeout_seconds),
     ]
-    if ingest.get("corsOrigins"):
-        env.append(_env("IMAGEPIPE_CORS_ORIGINS", ",".join(ingest["corsOrigins"])))
-    keys = ingest.get("apiKeysSecret")
+    if ingest.cors_origins:
+        env.append(_env("IMAGEPIPE_CORS_ORIGINS", ",".join(ingest.cors_origins)))
+    keys = ingest.api_keys_secret
     if keys:
-        ref = {"name": keys["name"], "key": keys["key"]}
+        ref = {"name": keys.name, "key": keys.key}
         env.append({"name": "IMAGEPIPE_API_KEYS", "valueFrom": {"secretKeyRef": ref}})
     return env
 
 
-def consumer_env(p: Pipeline) -> list[dict[str, Any]]:
-    backend = p.spec["backend"]
+def consumer_env(p: ImagePipeline) -> list[dict[str, Any]]:
+    backend = p.backend
     return [
         *common_env(p),
-        _env("IMAGEPIPE_WORKER_SLOTS", p.spec["scaling"]["slotsPerPod"]),
+        _env("IMAGEPIPE_WORKER_SLOTS", p.scaling.slots_per_pod),
         _env("IMAGEPIPE_METRICS_PORT", METRICS_PORT),
-        _env("IMAGEPIPE_SHUTDOWN_GRACE_SECONDS", p.spec["consumer"]["shutdownGraceSeconds"]),
-        _env("IMAGEPIPE_VISIBILITY_TIMEOUT_SECONDS", backend["visibilityTimeoutSeconds"]),
-        _env("IMAGEPIPE_MAX_RECEIVES", backend["maxReceives"]),
+        _env("IMAGEPIPE_SHUTDOWN_GRACE_SECONDS", p.consumer.shutdown_grace_seconds),
+        _env("IMAGEPIPE_VISIBILITY_TIMEOUT_SECONDS", backend.visibility_timeout_seconds),
+        _env("IMAGEPIPE_MAX_RECEIVES", backend.max_receives),
     ]
 
 
-def _resources(p: Pipeline, role: str) -> dict[str, Any]:
-    given = p.spec["resources"][role]
+def _resources(p: ImagePipeline, role: str) -> dict[str, Any]:
+    given = p.resources[role]
     defaults = DEFAULT_RESOURCES[role]
-    return {part: dict(given.get(part) or defaults[part]) for part in ("requests", "limits")}
+    return {
+        "requests": dict(given.requests or defaults["requests"]),
+        "limits": dict(given.limits or defaults["limits"]),
+    }
 
 
-def _container(p: Pipeline, role: str, command: str, env: list[dict[str, Any]]) -> dict[str, Any]:
+def _container(p: ImagePipeline, role: str, command: str, env: list[dict[str, Any]]) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": role,
-        "image": p.spec["image"],
-        "imagePullPolicy": p.spec["imagePullPolicy"],
+        "image": p.image,
+        "imagePullPolicy": p.image_pull_policy,
         "args": [command],
         "env": env,
         "resources": _resources(p, role),
@@ -109,7 +112,7 @@ def _container(p: Pipeline, role: str, command: str, env: list[dict[str, Any]]) 
             "capabilities": {"drop": ["ALL"]},
         },
     }
-    secret = p.spec["backend"].get("credentialsSecret")
+    secret = p.backend.credentials_secret
     if secret:
         container["envFrom"] = [{"secretRef": {"name": secret}}]
     return container
@@ -119,7 +122,7 @@ def _probe(path: str, port: str, period: int, failures: int) -> dict[str, Any]:
     return {"httpGet": {"path": path, "port": port}, "periodSeconds": period, "failureThreshold": failures}
 
 
-def _pod_template(p: Pipeline, role: str, container: dict[str, Any]) -> dict[str, Any]:
+def _pod_template(p: ImagePipeline, role: str, container: dict[str, Any]) -> dict[str, Any]:
     pod: dict[str, Any] = {
         "containers": [container],
         "volumes": [
@@ -128,14 +131,14 @@ def _pod_template(p: Pipeline, role: str, container: dict[str, Any]) -> dict[str
         ],
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
     }
-    account = p.spec["backend"].get("serviceAccountName")
+    account = p.backend.service_account_name
     if account:
         pod["serviceAccountName"] = account
     annotations = {CONFIG_HASH_ANNOTATION: config_hash(build_configmap(p))}
     return {"metadata": {"labels": labels(p, role), "annotations": annotations}, "spec": pod}
 
 
-def _deployment(p: Pipeline, role: str, replicas: int, template: dict[str, Any]) -> Manifest:
+def _deployment(p: ImagePipeline, role: str, replicas: int, template: dict[str, Any]) -> Manifest:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -144,17 +147,17 @@ def _deployment(p: Pipeline, role: str, replicas: int, template: dict[str, Any])
     }
 
 
-def build_ingest_deployment(p: Pipeline) -> Manifest:
+def build_ingest_deployment(p: ImagePipeline) -> Manifest:
     container = _container(p, "ingest", "serve", ingest_env(p))
     container["ports"] = [{"name": "http", "containerPort": INGEST_PORT, "protocol": "TCP"}]
     container["livenessProbe"] = _probe("/healthz", "http", 10, 3)
     container["readinessProbe"] = _probe("/readyz", "http", 5, 2)
     template = _pod_template(p, "ingest", container)
     template["metadata"]["annotations"].update(_scrape_annotations(INGEST_PORT))
-    return _deployment(p, "ingest", p.spec["ingest"]["replicas"], template)
+    return _deployment(p, "ingest", p.ingest.replicas, template)
 
 
-def build_consumer_deployment(p: Pipeline) -> Manifest:
+def build_consumer_deployment(p: ImagePipeline) -> Manifest:
     """`spec.replicas` is the creation value only: afterwards the autoscaler (or KEDA) owns it."""
     container = _container(p, "consumer", "consume", consumer_env(p))
     container["ports"] = [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}]
@@ -162,10 +165,10 @@ def build_consumer_deployment(p: Pipeline) -> Manifest:
     container["readinessProbe"] = _probe("/healthz", "metrics", 5, 2)
     template = _pod_template(p, "consumer", container)
     template["metadata"]["annotations"].update(_scrape_annotations(METRICS_PORT))
-    grace = p.spec["consumer"]["shutdownGraceSeconds"] + TERMINATION_MARGIN_SECONDS
+    grace = p.consumer.shutdown_grace_seconds + TERMINATION_MARGIN_SECONDS
     template["spec"]["terminationGracePeriodSeconds"] = grace
-    deployment = _deployment(p, "consumer", p.spec["scaling"]["minReplicas"], template)
-    deployment["metadata"]["annotations"] = {REPLICAS_OWNER_ANNOTATION: p.spec["scaling"]["engine"]}
+    deployment = _deployment(p, "consumer", p.scaling.min_replicas, template)
+    deployment["metadata"]["annotations"] = {REPLICAS_OWNER_ANNOTATION: p.scaling.engine}
     return deployment
 
 

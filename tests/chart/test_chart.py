@@ -15,7 +15,7 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from imagepipe.operator.defaults import parse_pipeline
+from imagepipe.operator.imagepipeline import parse_imagepipeline
 from imagepipe.operator.metrics import DEFAULT_PORT as METRICS_DEFAULT_PORT
 from imagepipe.operator.schema import openapi_schema
 
@@ -138,8 +138,8 @@ def test_kopf_peering_crds_are_in_crds_folder() -> None:
 def test_example_pipeline_validates_against_the_crd(all_on: list[dict[str, Any]]) -> None:
     (example,) = by_kind(all_on, "ImagePipeline")
     jsonschema.Draft4Validator(openapi_schema()).validate(example)
-    pipeline = parse_pipeline({**example, "metadata": {**example["metadata"], "uid": "u"}})
-    assert pipeline.spec["image"] == "registry.example.com/imagepipe:0.1.0-rc1"
+    pipeline = parse_imagepipeline({**example, "metadata": {**example["metadata"], "uid": "u"}})
+    assert pipeline.image == "registry.example.com/imagepipe:0.1.0-rc1"
     annotations = example["metadata"]["annotations"]
     assert annotations["helm.sh/hook"] == "post-install,post-upgrade"
 
@@ -148,7 +148,7 @@ def test_default_example_spec_validates_too() -> None:
     (example,) = by_kind(documents(render({"example": {"enabled": True}})), "ImagePipeline")
     jsonschema.Draft4Validator(openapi_schema()).validate(example)
     assert "endpointUrl" not in example["spec"]["backend"]  # empty values are left out
-    parse_pipeline({**example, "metadata": {**example["metadata"], "uid": "u"}})
+    parse_imagepipeline({**example, "metadata": {**example["metadata"], "uid": "u"}})
 
 
 # --- operator Deployment, security, helm test ------------------------------------

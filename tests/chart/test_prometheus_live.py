@@ -60,8 +60,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from imagepipe.operator.defaults import parse_pipeline
 from imagepipe.operator.handlers import Context
+from imagepipe.operator.imagepipeline import parse_imagepipeline
 from imagepipe.operator.metrics import MetricsServer, OperatorMetrics
 from imagepipe.operator.monitoring import WINDOWS, rule_groups
 from tests.operator.apiserver import PIPELINES, ApiServer, operator_runner
@@ -354,7 +354,7 @@ def test_prometheus_evaluates_the_rules_on_a_live_stack(
     body = image_pipeline(backend)
     target_names, chart_groups = chart_monitoring()
     # The operator's NAME-slo groups (build_prometheus_rule's spec.groups), then the chart's.
-    groups = rule_groups(parse_pipeline(body)) + chart_groups
+    groups = rule_groups(parse_imagepipeline(body)) + chart_groups
     config = write_prometheus_files(tmp_path, ports, target_names, groups)
     installation_alerts = {r["alert"] for g in chart_groups for r in g["rules"] if "alert" in r}
     dev = [sys.executable, "-m", "imagepipe.cli", "dev", "--slots", "2", "--bucket", BUCKET, "--queue", QUEUE]

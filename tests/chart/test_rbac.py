@@ -19,8 +19,8 @@ import yaml
 from imagepipe.operator.autoscaler import Autoscaler
 from imagepipe.operator.backend import QueueDepth
 from imagepipe.operator.children import build_children
-from imagepipe.operator.defaults import Pipeline, parse_pipeline
 from imagepipe.operator.handlers import KEDA_API, PROMETHEUS_API, apply_children
+from imagepipe.operator.imagepipeline import ImagePipeline, parse_imagepipeline
 from imagepipe.operator.kube import PLURALS, Kube
 from imagepipe.operator.metrics import OperatorMetrics
 
@@ -81,28 +81,22 @@ class RecordingKube(Kube):
         return {"metadata": {}} if self.exists_already else None
 
 
-def pipeline(engine: str) -> Pipeline:
-    body = yaml.safe_load((REPO / "examples" / "full.yaml").read_text())
+def manifest(engine: str) -> dict[str, Any]:
+    body: dict[str, Any] = yaml.safe_load((REPO / "examples" / "full.yaml").read_text())
     body["metadata"]["uid"] = "uid-1"
     body["spec"]["scaling"]["engine"] = engine
     body["spec"]["scaling"].pop("prometheusUrl")  # the autoscaler scrapes the pods itself
     body["spec"]["backend"]["credentialsSecret"] = "aws"
-    return parse_pipeline(body)
+    return body
 
 
-async def backlog(p: Pipeline) -> QueueDepth:
+async def backlog(p: ImagePipeline) -> QueueDepth:
     return QueueDepth(visible=10_000, in_flight=0, delayed=0, dead_letter=0)
 
 
-async def drive(kube: RecordingKube, p: Pipeline) -> None:
-    metadata = {"name": p.name, "namespace": p.namespace, "uid": p.uid}
-    raw = {
-        "apiVersion": "imagepipe.io/v1alpha1",
-        "kind": "ImagePipeline",
-        "metadata": metadata,
-        "spec": p.spec,
-    }
+async def drive(kube: RecordingKube, raw: dict[str, Any]) -> None:
     body = kopf.Body(cast(kopf.RawBody, raw))
+    p = parse_imagepipeline(raw)
     await apply_children(kube, body, p, logging.getLogger("test"))
     scaler = Autoscaler(OperatorMetrics(), read_depth=backlog)
     try:
@@ -117,7 +111,7 @@ def operator_calls() -> set[Grant]:
     for engine in ("builtin", "keda"):
         for exists in (False, True):
             kube = RecordingKube(exists)
-            asyncio.run(drive(kube, pipeline(engine)))
+            asyncio.run(drive(kube, manifest(engine)))
             grants |= {g for method, path in kube.calls if (g := grant_of(method, path))}
     return grants
 
@@ -132,7 +126,7 @@ def test_the_recorder_sees_the_calls_that_matter(needed: set[Grant]) -> None:
     assert ("", "pods", "list") in needed  # the ready consumer pods to scrape
     assert ("apps", "deployments", "get") in needed and ("apps", "deployments", "patch") in needed
     for engine in ("builtin", "keda"):
-        for child in build_children(pipeline(engine), prometheus_rules=True):
+        for child in build_children(parse_imagepipeline(manifest(engine)), prometheus_rules=True):
             kind = (group_of(child), PLURALS[child["kind"]])
             assert {(*kind, v) for v in ("get", "create", "patch")} <= needed, kind
     assert not [g for g in needed if g[2] in ("delete", "update", "deletecollection")]

@@ -14,9 +14,10 @@ from prometheus_client import generate_latest
 
 from imagepipe.consumer.health import Liveness
 from imagepipe.consumer.messages import parse_received
-from imagepipe.consumer.metrics import LATENCY_BUCKETS, Metrics
+from imagepipe.consumer.metrics import Metrics
 from imagepipe.consumer.retry import backoff, is_last_receive, is_transient, release_visibility, retrying
 from imagepipe.logs import JsonFormatter, job_context
+from imagepipe.slo import LATENCY_BUCKETS
 
 
 def client_error(code: str, status: int) -> ClientError:

@@ -17,8 +17,8 @@ import kopf
 from kopf.testing import KopfRunner
 
 from imagepipe.operator.backend import BackendState, QueueDepth
-from imagepipe.operator.defaults import Pipeline
 from imagepipe.operator.handlers import Context
+from imagepipe.operator.imagepipeline import ImagePipeline
 from imagepipe.operator.main import build_registry
 
 PIPELINES = "/apis/imagepipe.io/v1alpha1/namespaces/default/imagepipelines"
@@ -87,11 +87,11 @@ class ApiServer(threading.Thread):
             raise
 
 
-async def empty_queue(p: Pipeline) -> QueueDepth:
+async def empty_queue(p: ImagePipeline) -> QueueDepth:
     return QueueDepth(0, 0, 0, 0)
 
 
-async def backend_ready(p: Pipeline) -> BackendState:
+async def backend_ready(p: ImagePipeline) -> BackendState:
     return BackendState(True, "BackendReady", "checked by the test")
 
 

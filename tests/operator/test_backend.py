@@ -7,13 +7,13 @@ import asyncio
 from typing import Any
 
 from imagepipe.operator.backend import check_backend, queue_name
-from imagepipe.operator.defaults import parse_pipeline
+from imagepipe.operator.imagepipeline import parse_imagepipeline
 from tests.support.backend import MotoServer
 
 
 def pipeline(body: dict[str, Any], endpoint: str, provision: bool) -> Any:
     body["spec"]["backend"].update(endpointUrl=endpoint, provision=provision)
-    return parse_pipeline(body)
+    return parse_imagepipeline(body)
 
 
 def test_missing_bucket_then_provisioned(moto: MotoServer, minimal: dict[str, Any]) -> None:

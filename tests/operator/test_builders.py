@@ -13,7 +13,7 @@ import pytest
 from imagepipe.config import load_settings
 from imagepipe.operator.builders import CONFIG_HASH_ANNOTATION, REPLICAS_OWNER_ANNOTATION, build_ingress
 from imagepipe.operator.children import build_children
-from imagepipe.operator.defaults import parse_pipeline
+from imagepipe.operator.imagepipeline import parse_imagepipeline
 from imagepipe.operator.keda import build_scaled_object, queue_length
 from imagepipe.operator.workloads import build_consumer_deployment, build_ingest_deployment
 
@@ -36,7 +36,7 @@ def env_of(deployment: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_children_names_and_labels(full: dict[str, Any]) -> None:
-    children = build_children(parse_pipeline(full))
+    children = build_children(parse_imagepipeline(full))
     names = {(c["kind"], c["metadata"]["name"]) for c in children}
     assert names == {
         ("ConfigMap", "catalogue-config"),
@@ -60,14 +60,14 @@ def test_children_names_and_labels(full: dict[str, Any]) -> None:
 @pytest.mark.parametrize("example", ["minimal", "full"])
 def test_builtin_children_validate_against_kubernetes(example: str, request: pytest.FixtureRequest) -> None:
     body = request.getfixturevalue(example)
-    for child in build_children(parse_pipeline(body)):
+    for child in build_children(parse_imagepipeline(body)):
         kopf.adopt(child, owner=kopf.Body(cast(kopf.RawBody, body)))
         if child["kind"] not in CUSTOM_KINDS:
             kubernetes_validate.validate(child, "1.33.0", strict=True)
 
 
 def test_owner_references(minimal: dict[str, Any]) -> None:
-    for child in build_children(parse_pipeline(minimal)):
+    for child in build_children(parse_imagepipeline(minimal)):
         kopf.adopt(child, owner=kopf.Body(cast(kopf.RawBody, minimal)))
         (ref,) = child["metadata"]["ownerReferences"]
         assert ref["uid"] == "uid-photos" and ref["kind"] == "ImagePipeline" and ref["controller"] is True
@@ -75,7 +75,7 @@ def test_owner_references(minimal: dict[str, Any]) -> None:
 
 
 def test_environment_is_the_config_contract(full: dict[str, Any]) -> None:
-    children = build_children(parse_pipeline(full))
+    children = build_children(parse_imagepipeline(full))
     ingest = env_of(next(c for c in children if c["metadata"]["name"] == "catalogue-ingest"))
     consumer = env_of(next(c for c in children if c["metadata"]["name"] == "catalogue-consumer"))
     assert ingest["IMAGEPIPE_QUEUE_URL"].endswith("/catalogue-jobs")
@@ -95,7 +95,7 @@ def test_environment_is_the_config_contract(full: dict[str, Any]) -> None:
 
 
 def test_consumer_pod(full: dict[str, Any]) -> None:
-    deployment = build_consumer_deployment(parse_pipeline(full))
+    deployment = build_consumer_deployment(parse_imagepipeline(full))
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["args"] == ["consume"]
@@ -106,7 +106,7 @@ def test_consumer_pod(full: dict[str, Any]) -> None:
     assert pod["serviceAccountName"] == "catalogue-imagepipe"
     assert deployment["spec"]["replicas"] == 2  # minReplicas, at creation only
     assert deployment["metadata"]["annotations"][REPLICAS_OWNER_ANNOTATION] == "builtin"
-    assert build_ingest_deployment(parse_pipeline(full))["spec"]["template"]["spec"]["containers"][0][
+    assert build_ingest_deployment(parse_imagepipeline(full))["spec"]["template"]["spec"]["containers"][0][
         "args"
     ] == ["serve"]
 
@@ -116,25 +116,25 @@ def hash_of(deployment: dict[str, Any]) -> str:
 
 
 def test_variants_change_rolls_pods_and_nothing_else(minimal: dict[str, Any]) -> None:
-    before = build_consumer_deployment(parse_pipeline(minimal))
+    before = build_consumer_deployment(parse_imagepipeline(minimal))
     changed = copy.deepcopy(minimal)
     changed["spec"]["variants"] = [{"name": "tiny", "width": 64, "height": 64, "method": "cover"}]
-    after = build_consumer_deployment(parse_pipeline(changed))
+    after = build_consumer_deployment(parse_imagepipeline(changed))
     assert hash_of(before) != hash_of(after)
-    assert hash_of(before) == hash_of(build_consumer_deployment(parse_pipeline(minimal)))
+    assert hash_of(before) == hash_of(build_consumer_deployment(parse_imagepipeline(minimal)))
     assert before["spec"]["replicas"] == after["spec"]["replicas"]
 
 
 def test_ingress_only_when_a_host_is_given(minimal: dict[str, Any], full: dict[str, Any]) -> None:
-    assert build_ingress(parse_pipeline(minimal)) is None
-    ingress = build_ingress(parse_pipeline(full))
+    assert build_ingress(parse_imagepipeline(minimal)) is None
+    ingress = build_ingress(parse_imagepipeline(full))
     assert ingress is not None and ingress["spec"]["tls"][0]["secretName"] == "img-upload-tls"
 
 
 def test_keda_scaled_object(full: dict[str, Any]) -> None:
-    assert build_scaled_object(parse_pipeline(full)) is None
+    assert build_scaled_object(parse_imagepipeline(full)) is None
     full["spec"]["scaling"]["engine"] = "keda"
-    pipeline = parse_pipeline(full)
+    pipeline = parse_imagepipeline(full)
     scaled = build_scaled_object(pipeline)
     assert scaled is not None
     (trigger,) = scaled["spec"]["triggers"]
@@ -147,6 +147,6 @@ def test_keda_scaled_object(full: dict[str, Any]) -> None:
 
 
 def test_queue_length_grows_with_the_time_left(minimal: dict[str, Any]) -> None:
-    short = queue_length(parse_pipeline(minimal))
+    short = queue_length(parse_imagepipeline(minimal))
     minimal["spec"]["slo"] = {"latencySeconds": 120}
-    assert queue_length(parse_pipeline(minimal)) > short >= 1
+    assert queue_length(parse_imagepipeline(minimal)) > short >= 1

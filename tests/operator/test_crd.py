@@ -10,8 +10,9 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 
-from imagepipe.operator.defaults import LATENCY_BUCKETS, InvalidPipeline, parse_pipeline
+from imagepipe.operator.imagepipeline import IngestService, InvalidPipeline, Slo, parse_imagepipeline
 from imagepipe.operator.schema import crd, openapi_schema
+from imagepipe.slo import LATENCY_BUCKETS
 
 from .conftest import example
 
@@ -51,7 +52,7 @@ def test_slo_enum_is_the_latency_buckets() -> None:
 def test_examples_pass(name: str) -> None:
     body = example(name)
     validator().validate(body)
-    parse_pipeline(body)
+    parse_imagepipeline(body)
 
 
 def _variant(field: str, value: Any) -> Callable[[dict[str, Any]], None]:
@@ -95,23 +96,26 @@ def test_broken_specs_fail_both_validators(case: str) -> None:
     with pytest.raises(jsonschema.ValidationError):
         validator().validate(body)
     with pytest.raises(InvalidPipeline):
-        parse_pipeline(body)
+        parse_imagepipeline(body)
 
 
 def test_operator_defaults_everything(minimal: dict[str, Any]) -> None:
-    spec = parse_pipeline(minimal).spec
-    assert [v["name"] for v in spec["variants"]] == ["thumbnail", "medium", "large"]
-    assert spec["slo"] == {"latencySeconds": 30, "target": 0.99}
-    assert spec["scaling"]["engine"] == "builtin" and spec["scaling"]["minReplicas"] == 1
-    assert spec["ingest"]["service"] == {"type": "ClusterIP", "port": 80}
-    assert spec["backend"]["provision"] is False and spec["backend"]["maxReceives"] == 5
+    p = parse_imagepipeline(minimal)
+    assert [v.name for v in p.pipelines["default"].variants] == ["thumbnail", "medium", "large"]
+    assert p.slo == Slo(latency_seconds=30.0, target=0.99)
+    assert p.scaling.engine == "builtin" and p.scaling.min_replicas == 1
+    assert p.ingest.service == IngestService(type="ClusterIP", port=80)
+    assert p.ingest.ingress is None and p.ingest.api_keys_secret is None
+    assert p.backend.provision is False and p.backend.max_receives == 5
+    assert p.backend.dead_letter_queue == f"{p.backend.queue}-dlq"
+    assert p.key == "default/photos"
 
 
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        (_set("scaling.minReplicas", 5), "exceeds maxReplicas"),
-        (_set("backend.deadLetterQueue", "photos-jobs"), "must differ"),
+        (_set("scaling.minReplicas", 5), r"^spec\.scaling\.maxReplicas: must be ≥ minReplicas \(2 < 5\)$"),
+        (_set("backend.deadLetterQueue", "photos-jobs"), r"^spec\.backend\.deadLetterQueue: must differ"),
         (
             lambda spec: spec.__setitem__(
                 "variants", [{"name": "a", "width": 1, "height": 1, "method": "fit"}] * 2
@@ -126,13 +130,13 @@ def test_impossible_specs_are_invalid(
     minimal["spec"].setdefault("scaling", {})["maxReplicas"] = 2
     change(minimal["spec"])
     with pytest.raises(InvalidPipeline, match=reason):
-        parse_pipeline(minimal)
+        parse_imagepipeline(minimal)
 
 
 def test_name_too_long_for_children(minimal: dict[str, Any]) -> None:
     minimal["metadata"]["name"] = "a" * 60
     with pytest.raises(InvalidPipeline) as caught:
-        parse_pipeline(minimal)
+        parse_imagepipeline(minimal)
     assert caught.value.reason == "InvalidName"
 
 

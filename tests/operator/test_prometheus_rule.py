@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from imagepipe.operator.defaults import parse_pipeline
+from imagepipe.operator.imagepipeline import parse_imagepipeline
 from imagepipe.operator.monitoring import build_prometheus_rule, rule_groups
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
@@ -26,7 +26,7 @@ def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def write_rules(body: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
-    groups = rule_groups(parse_pipeline(body))
+    groups = rule_groups(parse_imagepipeline(body))
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}))
     return {r["alert"]: r for g in groups for r in g["rules"] if "alert" in r}
 
@@ -35,7 +35,7 @@ def test_check_rules(full: dict[str, Any], tmp_path: Path) -> None:
     write_rules(full, tmp_path)
     result = promtool("check", "rules", "rules.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    rule = build_prometheus_rule(parse_pipeline(full))
+    rule = build_prometheus_rule(parse_imagepipeline(full))
     assert rule["metadata"]["name"] == "catalogue-slo"
     records = [r["record"] for r in rule["spec"]["groups"][0]["rules"]]
     windows = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")

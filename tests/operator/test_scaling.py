@@ -12,7 +12,7 @@ from prometheus_client import generate_latest
 from imagepipe.operator.autoscale import ScalerState, desired_replicas
 from imagepipe.operator.backend import QueueDepth
 from imagepipe.operator.consumer_metrics import Counts
-from imagepipe.operator.defaults import parse_pipeline
+from imagepipe.operator.imagepipeline import parse_imagepipeline
 from imagepipe.operator.metrics import OperatorMetrics
 from imagepipe.operator.observe import counts_from_results, prometheus_queries, ready_targets
 from imagepipe.operator.scaling import (
@@ -34,7 +34,7 @@ LATENCY = ((1.0, 10.0), (2.5, 90.0), (30.0, 99.0), (math.inf, 100.0))
 def test_params_follow_the_spec(minimal: dict[str, Any]) -> None:
     minimal["spec"]["scaling"] = {"minReplicas": 2, "maxReplicas": 9, "slotsPerPod": 4, "burstFactor": 5}
     minimal["spec"]["slo"] = {"latencySeconds": 60}
-    params = params_for(parse_pipeline(minimal), 7.5)
+    params = params_for(parse_imagepipeline(minimal), 7.5)
     assert (params.min_replicas, params.max_replicas, params.slots_per_pod) == (2, 9, 4)
     assert params.objective_seconds == 60 and params.burst_factor == 5
     assert params.detection_seconds == 7.5 and params.initial_service_seconds == 0.25
@@ -74,7 +74,7 @@ def test_unknown_arrivals_keep_the_remembered_rate() -> None:
 
 
 def test_status_reports_the_decision(minimal: dict[str, Any]) -> None:
-    p = parse_pipeline(minimal)
+    p = parse_imagepipeline(minimal)
     reading = ConsumerReading(tick=None, window=Counts(failed=0.0, latency=LATENCY))
     inputs = scaling_inputs(1015.0, DEPTH, reading, Replicas(1, 1), Memory())
     decision = desired_replicas(inputs, params_for(p, 15), ScalerState())
@@ -95,7 +95,7 @@ def test_status_reports_the_decision(minimal: dict[str, Any]) -> None:
 
 
 def test_status_leaves_out_latency_without_jobs(minimal: dict[str, Any]) -> None:
-    p = parse_pipeline(minimal)
+    p = parse_imagepipeline(minimal)
     reading = ConsumerReading(tick=None, window=Counts())
     decision = desired_replicas(
         scaling_inputs(1.0, QueueDepth(0, 0, 0, 0), reading, Replicas(1, 1), Memory()),
@@ -133,7 +133,7 @@ def test_ready_targets_only_ready_pods_of_this_pipeline() -> None:
 
 
 def test_prometheus_queries_and_results(minimal: dict[str, Any]) -> None:
-    queries = prometheus_queries(parse_pipeline(minimal), 60)
+    queries = prometheus_queries(parse_imagepipeline(minimal), 60)
     assert 'pod=~"photos-consumer-.*"' in queries["finished"] and "[60s]" in queries["finished"]
     assert 'stage="download"' in queries["started"] and "by (le)" in queries["latency"]
     results = {
