@@ -33,9 +33,10 @@ RETRY_BACKEND_SECONDS = 30.0
 
 
 @dataclass
-class Context:
-    """What the handlers share: the API connection (from the login handler), the backend
-    check and queue reading (tests replace them), and the operator's metrics."""
+class OperatorRuntime:
+    """The running operator's shared services (not the core's per-image
+    `imagepipe.context.Context`): the API connection (from the login handler),
+    the backend check and queue reading (tests replace them), and its metrics."""
 
     connection: kopf.ConnectionInfo | None = None
     check_backend: Callable[[ImagePipeline], Awaitable[BackendState]] = check_backend
@@ -60,10 +61,15 @@ class Context:
 
 
 def _fail(
-    ctx: Context, body: kopf.Body, status: kopf.Status, patch: kopf.Patch, reason: str, message: str
+    runtime: OperatorRuntime,
+    body: kopf.Body,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    reason: str,
+    message: str,
 ) -> None:
     generation = int(body.metadata.get("generation") or 0)
-    ctx.metrics.record_error(f"{body.metadata.get('namespace')}/{body.metadata.get('name')}", reason)
+    runtime.metrics.record_error(f"{body.metadata.get('namespace')}/{body.metadata.get('name')}", reason)
     kopf.warn(body, reason=reason, message=message)
     patch.status.update(ready_status(status.get("conditions"), False, reason, message, generation))
 
@@ -80,18 +86,22 @@ async def apply_children(kube: Kube, body: kopf.Body, p: ImagePipeline, logger: 
 
 
 async def reconcile(
-    ctx: Context, body: kopf.Body, status: kopf.Status, patch: kopf.Patch, logger: logging.Logger | Any
+    runtime: OperatorRuntime,
+    body: kopf.Body,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    logger: logging.Logger | Any,
 ) -> None:
     try:
         p = parse_imagepipeline(body)
     except InvalidPipeline as exc:
-        _fail(ctx, body, status, patch, exc.reason, exc.message)
+        _fail(runtime, body, status, patch, exc.reason, exc.message)
         raise kopf.PermanentError(exc.message) from exc
-    kube = ctx.kube()
+    kube = runtime.kube()
     try:
         if p.scaling.engine == "keda" and not await kube.exists(KEDA_API):
             _fail(
-                ctx,
+                runtime,
                 body,
                 status,
                 patch,
@@ -101,18 +111,18 @@ async def reconcile(
             raise kopf.TemporaryError("KEDA is not installed", delay=RETRY_BACKEND_SECONDS)
         await apply_children(kube, body, p, logger)
     except (ApiError, aiohttp.ClientError, TimeoutError) as exc:
-        _fail(ctx, body, status, patch, "ApplyFailed", f"applying the children failed: {exc}")
+        _fail(runtime, body, status, patch, "ApplyFailed", f"applying the children failed: {exc}")
         raise kopf.TemporaryError(str(exc), delay=RETRY_APPLY_SECONDS) from exc
-    state = await ctx.check_backend(p)
+    state = await runtime.check_backend(p)
     if not state.ready:
-        _fail(ctx, body, status, patch, state.reason, state.message)
+        _fail(runtime, body, status, patch, state.reason, state.message)
         raise kopf.TemporaryError(state.message, delay=RETRY_BACKEND_SECONDS)
     patch.status.update(
         ready_status(status.get("conditions"), True, state.reason, state.message, p.generation)
     )
 
 
-def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
+def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
     """The ImagePipeline handlers, into an explicit registry (tests build fresh ones)."""
 
     @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
@@ -125,4 +135,4 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
         logger: logging.Logger | logging.LoggerAdapter[Any],
         **_: Any,
     ) -> None:
-        await reconcile(ctx, body, status, patch, logger)
+        await reconcile(runtime, body, status, patch, logger)

@@ -12,7 +12,8 @@ from typing import Any
 
 import kopf
 
-from . import autoscaler, handlers
+from . import handlers
+from .autoscaling import loop
 from .metrics import DEFAULT_PORT, MetricsServer
 
 PEERING_NAME = "imagepipe-operator"
@@ -25,47 +26,49 @@ def default_login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 
 def build_registry(
-    ctx: handlers.Context,
+    runtime: handlers.OperatorRuntime,
     login: Login = default_login,
-    autoscale_interval: float = autoscaler.DEFAULT_INTERVAL_SECONDS,
+    autoscale_interval: float = loop.DEFAULT_INTERVAL_SECONDS,
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
-    scaler = autoscaler.Autoscaler(ctx.metrics, interval=autoscale_interval, read_depth=ctx.read_queue_depth)
-    server = MetricsServer(ctx.metrics, port=ctx.metrics_port or 0)
+    scaler = loop.Autoscaler(
+        runtime.metrics, interval=autoscale_interval, read_depth=runtime.read_queue_depth
+    )
+    server = MetricsServer(runtime.metrics, port=runtime.metrics_port or 0)
 
     @kopf.on.startup(registry=registry)
     async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         settings.posting.level = 20  # INFO and up become Kubernetes events
         settings.execution.max_workers = 8
-        if ctx.metrics_port is not None:
+        if runtime.metrics_port is not None:
             await server.start()
 
     @kopf.on.login(registry=registry)
     def connect(**kwargs: Any) -> kopf.ConnectionInfo | None:
         info = login(**kwargs)
-        ctx.connection = info
+        runtime.connection = info
         return info
 
     @kopf.on.cleanup(registry=registry)
     async def close(**_: Any) -> None:
         await server.stop()
         await scaler.close()
-        await ctx.close()
+        await runtime.close()
 
-    handlers.register(registry, ctx)
-    autoscaler.register(registry, ctx.kube, scaler)
+    handlers.register(registry, runtime)
+    loop.register(registry, runtime.kube, scaler)
     return registry
 
 
 def run(args: argparse.Namespace) -> int:
     port = getattr(args, "metrics_port", None)
-    ctx = handlers.Context(metrics_port=metrics_port_from_env() if port is None else port)
-    interval = getattr(args, "autoscale_interval", None) or autoscaler.DEFAULT_INTERVAL_SECONDS
+    runtime = handlers.OperatorRuntime(metrics_port=metrics_port_from_env() if port is None else port)
+    interval = getattr(args, "autoscale_interval", None) or loop.DEFAULT_INTERVAL_SECONDS
     namespaces = getattr(args, "namespace", None) or ()
     standalone = bool(getattr(args, "standalone", False))
     asyncio.run(
         kopf.operator(
-            registry=build_registry(ctx, autoscale_interval=interval),
+            registry=build_registry(runtime, autoscale_interval=interval),
             clusterwide=not namespaces,
             namespaces=namespaces,
             standalone=standalone,

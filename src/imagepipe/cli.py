@@ -14,7 +14,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "consume": ("imagepipe.consumer.cli", "consume image jobs from SQS into S3 variants"),
     "dev": ("imagepipe.devstack", "run the whole pipeline on this machine (loopback S3+SQS)"),
     "operator": ("imagepipe.operator.cli", "run the ImagePipeline operator, or render its children"),
-    "simulate": ("imagepipe.operator.simulate", "compare autoscaling policies in a queueing simulation"),
+    "simulate": (
+        "imagepipe.operator.autoscaling.simulation.cli",
+        "compare autoscaling policies in a queueing simulation",
+    ),
 }
 
 

@@ -60,7 +60,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from imagepipe.operator.handlers import Context
+from imagepipe.operator.handlers import OperatorRuntime
 from imagepipe.operator.imagepipeline import parse_imagepipeline
 from imagepipe.operator.metrics import MetricsServer, OperatorMetrics
 from imagepipe.operator.monitoring import WINDOWS, rule_groups
@@ -368,7 +368,7 @@ def test_prometheus_evaluates_the_rules_on_a_live_stack(
         "--log.level=warn",
     ]
     prom = Prometheus(ports["prometheus"])
-    ctx = Context(metrics_port=None)  # served on loopback below
+    runtime = OperatorRuntime(metrics_port=None)  # served on loopback below
     api = ApiServer()
     api.start()
     try:
@@ -376,8 +376,8 @@ def test_prometheus_evaluates_the_rules_on_a_live_stack(
         with (
             started(dev, tmp_path / "dev.log", tmp_path, grace=15, IMAGEPIPE_SHUTDOWN_GRACE_SECONDS="2"),
             started(prometheus_args, tmp_path / "prometheus.log", tmp_path, grace=10),
-            operator_metrics_server(ctx.metrics, ports["operator"]),
-            operator_runner(api, ctx, autoscale_interval=1.0, namespace=NAMESPACE) as operator,
+            operator_metrics_server(runtime.metrics, ports["operator"]),
+            operator_runner(api, runtime, autoscale_interval=1.0, namespace=NAMESPACE) as operator,
         ):
             eventually(lambda: http_get(f"{ingest}/readyz"), 30, "the dev stack's ingest")
             api.call("POST", f"/api/v1/namespaces/{NAMESPACE}/pods", consumer_pod(ports["consumer"]))

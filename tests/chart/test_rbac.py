@@ -16,7 +16,7 @@ import kopf
 import pytest
 import yaml
 
-from imagepipe.operator.autoscaler import Autoscaler
+from imagepipe.operator.autoscaling.loop import Autoscaler
 from imagepipe.operator.backend import QueueDepth
 from imagepipe.operator.children import build_children
 from imagepipe.operator.handlers import KEDA_API, PROMETHEUS_API, apply_children

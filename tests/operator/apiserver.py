@@ -17,7 +17,7 @@ import kopf
 from kopf.testing import KopfRunner
 
 from imagepipe.operator.backend import BackendState, QueueDepth
-from imagepipe.operator.handlers import Context
+from imagepipe.operator.handlers import OperatorRuntime
 from imagepipe.operator.imagepipeline import ImagePipeline
 from imagepipe.operator.main import build_registry
 
@@ -106,11 +106,11 @@ def eventually(check: Callable[[], Any], timeout: float = 20) -> Any:
 
 
 def operator_runner(
-    api: ApiServer, ctx: Context, autoscale_interval: float, namespace: str = "default"
+    api: ApiServer, runtime: OperatorRuntime, autoscale_interval: float, namespace: str = "default"
 ) -> KopfRunner:
     """The real operator loop (its own registry) against the emulator, one namespace."""
     login = lambda **_: kopf.ConnectionInfo(server=api.url)  # noqa: E731
-    registry = build_registry(ctx, login=login, autoscale_interval=autoscale_interval)
+    registry = build_registry(runtime, login=login, autoscale_interval=autoscale_interval)
     settings = kopf.OperatorSettings()
     settings.scanning.disabled = True  # kmock cannot list namespaces
     settings.watching.server_timeout = 10

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from imagepipe.operator.autoscale import (
+from imagepipe.operator.autoscaling.policy import (
     Decision,
     ScalerState,
     ScalingInputs,

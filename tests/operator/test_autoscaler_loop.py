@@ -23,7 +23,7 @@ from kopf.testing import KopfRunner
 
 from imagepipe.aws import open_clients
 from imagepipe.config import Settings
-from imagepipe.operator.handlers import Context
+from imagepipe.operator.handlers import OperatorRuntime
 from imagepipe.operator.main import build_registry
 from tests.operator.apiserver import DEPLOYMENTS, PIPELINES, ApiServer, eventually, operator_runner
 from tests.operator.test_consumer_metrics import consumer_text
@@ -138,7 +138,7 @@ def consumer_pod(port: int) -> dict[str, Any]:
 
 def runner(api: ApiServer, metrics_port: int) -> KopfRunner:
     # The real backend check and queue reading.
-    return operator_runner(api, Context(metrics_port=metrics_port), autoscale_interval=0.5)
+    return operator_runner(api, OperatorRuntime(metrics_port=metrics_port), autoscale_interval=0.5)
 
 
 def pipeline(minimal: dict[str, Any], moto: MotoServer, **scaling: Any) -> dict[str, Any]:
@@ -244,7 +244,7 @@ def test_invalid_spec_counts_a_reconcile_error(api: ApiServer, minimal: dict[str
 
 
 def test_no_handler_adds_a_finalizer() -> None:
-    registry = build_registry(Context(metrics_port=None))
+    registry = build_registry(OperatorRuntime(metrics_port=None))
     spawning = registry._spawning.get_all_handlers()
     changing = registry._changing.get_all_handlers()
     handlers: list[Any] = [*spawning, *changing]

@@ -8,7 +8,13 @@ import pytest
 from prometheus_client import generate_latest
 
 from imagepipe.consumer.metrics import Metrics
-from imagepipe.operator.consumer_metrics import Counts, parse_counts, pod_deltas, quantile, within_objective
+from imagepipe.operator.autoscaling.consumer_metrics import (
+    Counts,
+    parse_counts,
+    pod_deltas,
+    quantile,
+    within_objective,
+)
 
 
 def consumer_text(completed: int, failed: int = 0, latency: float = 2.0, stage_seconds: float = 0.1) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from kopf.testing import KopfRunner
 
 from imagepipe.operator.builders import CONFIG_HASH_ANNOTATION
-from imagepipe.operator.handlers import Context
+from imagepipe.operator.handlers import OperatorRuntime
 from tests.operator.apiserver import (
     DEPLOYMENTS,
     PIPELINES,
@@ -26,8 +26,8 @@ from tests.operator.apiserver import (
 def runner(api: ApiServer) -> KopfRunner:
     # No metrics port; the autoscaler sees an empty queue and its next loop is far away,
     # so the replicas the test sets by hand stay.
-    ctx = Context(check_backend=backend_ready, read_queue_depth=empty_queue, metrics_port=None)
-    return operator_runner(api, ctx, autoscale_interval=3600)
+    runtime = OperatorRuntime(check_backend=backend_ready, read_queue_depth=empty_queue, metrics_port=None)
+    return operator_runner(api, runtime, autoscale_interval=3600)
 
 
 def test_children_and_variants_change(api: ApiServer, minimal: dict[str, Any]) -> None:

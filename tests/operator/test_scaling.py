@@ -9,13 +9,8 @@ from typing import Any
 import pytest
 from prometheus_client import generate_latest
 
-from imagepipe.operator.autoscale import ScalerState, desired_replicas
-from imagepipe.operator.backend import QueueDepth
-from imagepipe.operator.consumer_metrics import Counts
-from imagepipe.operator.imagepipeline import parse_imagepipeline
-from imagepipe.operator.metrics import OperatorMetrics
-from imagepipe.operator.observe import counts_from_results, prometheus_queries, ready_targets
-from imagepipe.operator.scaling import (
+from imagepipe.operator.autoscaling.consumer_metrics import Counts
+from imagepipe.operator.autoscaling.inputs import (
     ConsumerReading,
     Memory,
     Replicas,
@@ -26,6 +21,11 @@ from imagepipe.operator.scaling import (
     scaling_inputs,
     scaling_status,
 )
+from imagepipe.operator.autoscaling.observe import counts_from_results, prometheus_queries, ready_targets
+from imagepipe.operator.autoscaling.policy import ScalerState, desired_replicas
+from imagepipe.operator.backend import QueueDepth
+from imagepipe.operator.imagepipeline import parse_imagepipeline
+from imagepipe.operator.metrics import OperatorMetrics
 
 DEPTH = QueueDepth(visible=200, in_flight=4, delayed=1, dead_letter=3)
 LATENCY = ((1.0, 10.0), (2.5, 90.0), (30.0, 99.0), (math.inf, 100.0))

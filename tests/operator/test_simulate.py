@@ -7,16 +7,16 @@ import random
 
 import pytest
 
-from imagepipe.operator.autoscale import ScalingParams
-from imagepipe.operator.simulate import main
-from imagepipe.operator.simulate_engine import SimConfig, run
-from imagepipe.operator.simulate_policies import (
+from imagepipe.operator.autoscaling.policy import ScalingParams
+from imagepipe.operator.autoscaling.simulation.cli import main
+from imagepipe.operator.autoscaling.simulation.engine import SimConfig, run
+from imagepipe.operator.autoscaling.simulation.policies import (
     FixedFleet,
     KedaQueueLength,
     SloPolicy,
     fixed_fleet_size,
 )
-from imagepipe.operator.simulate_traces import TRACES, draw_jobs, service_times
+from imagepipe.operator.autoscaling.simulation.traces import TRACES, draw_jobs, service_times
 
 
 def erlang_c_wait(c: int, lam: float, service: float) -> float:
@@ -80,7 +80,7 @@ def test_deterministic() -> None:
 
 
 def test_keda_follows_hpa_rate_limits() -> None:
-    from imagepipe.operator.simulate_engine import Observation
+    from imagepipe.operator.autoscaling.simulation.engine import Observation
 
     keda = KedaQueueLength(5)
 
@@ -97,3 +97,17 @@ def test_cli_main(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--trace", "burst", "--seeds", "1", "--queue-lengths", "2,10"]) == 0
     out = capsys.readouterr().out
     assert "burst" in out and "ours" in out and "keda q=" in out and "fixed 8" in out
+    assert out.startswith("seeds 1..1; our policy: objective 30 s") and "ScalingParams(" not in out
+
+
+def test_our_policy_reads_observations_as_the_loop_does() -> None:
+    """The first scrape is a baseline (no arrival rate yet, as after an operator
+    start); the next balances the queue total against jobs finished."""
+    from imagepipe.operator.autoscaling.simulation.engine import Observation
+
+    policy = SloPolicy(ScalingParams())
+    policy.decide(Observation(15.0, 100, 2, 50, 12.5, 1, 1))
+    assert policy.decisions[0].arrival_rate == 0.0 and policy.memory.scraped
+    policy.decide(Observation(30.0, 130, 2, 80, 20.0, 1, 1))
+    # 30 more in the queue and 30 finished in 15 s: 60 arrivals, 4/s (before smoothing).
+    assert policy.memory.backlog == 132 and policy.decisions[1].arrival_rate > 0.0

@@ -53,7 +53,7 @@ _EPS = 1e-9
 @dataclass(frozen=True)
 class ScalingParams:
     """Tunables of the policy; the defaults were tuned with the simulator
-    (``python -m imagepipe.operator.simulate``).
+    (``imagepipe simulate``).
 
     ``burst_factor`` (k = 10): running capacity absorbs a sudden 10× surge at
     any base rate. With X = 30, S = 0.25, D = 15, Tₛ = 20 the floor is

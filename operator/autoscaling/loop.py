@@ -22,26 +22,27 @@ import aiohttp
 import kopf
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .autoscale import desired_replicas
-from .backend import QueueDepth, read_queue_depth
-from .conditions import now as timestamp
-from .consumer_metrics import Counts, pod_deltas
-from .imagepipeline import ImagePipeline, InvalidPipeline, parse_imagepipeline
-from .kube import ApiError, Kube
-from .metrics import OperatorMetrics
-from .observe import consumer_targets, patch_replicas, prometheus_reading, read_replicas, scrape_pods
-from .scaling import (
+from ..backend import QueueDepth, read_queue_depth
+from ..conditions import now as timestamp
+from ..imagepipeline import ImagePipeline, InvalidPipeline, parse_imagepipeline
+from ..kube import ApiError, Kube
+from ..metrics import OperatorMetrics
+from ..schema import GROUP, PLURAL, VERSION
+from .consumer_metrics import Counts
+from .inputs import (
     ConsumerReading,
     Memory,
     last_scaling,
     memory_from_status,
     memory_to_status,
     params_for,
+    read_scrape,
     remember,
     scaling_inputs,
     scaling_status,
 )
-from .schema import GROUP, PLURAL, VERSION
+from .observe import consumer_targets, patch_replicas, prometheus_reading, read_replicas, scrape_pods
+from .policy import desired_replicas
 
 DEFAULT_INTERVAL_SECONDS = 15.0
 TIMER_ID = "autoscaler"
@@ -55,10 +56,6 @@ class QuietTimer(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.getMessage() != f"Timer {TIMER_ID!r} succeeded."
-
-
-def pipeline_label(p: ImagePipeline) -> str:
-    return f"{p.namespace}/{p.name}"
 
 
 @dataclass
@@ -82,15 +79,15 @@ class Autoscaler:
             self._http = None
 
     def forget(self, p: ImagePipeline) -> None:
-        self.memories.pop(pipeline_label(p), None)
-        self.metrics.forget(pipeline_label(p))
+        self.memories.pop(p.key, None)
+        self.metrics.forget(p.key)
 
     async def tick(self, kube: Kube, body: kopf.Body, status: kopf.Status, patch: kopf.Patch) -> None:
         try:
             p = parse_imagepipeline(body)
         except InvalidPipeline:
             return  # the reconcile handler reports it
-        label = pipeline_label(p)
+        label = p.key
         try:
             await self._tick(kube, p, status, patch)
         except (ApiError, aiohttp.ClientError, TimeoutError) as exc:
@@ -101,7 +98,7 @@ class Autoscaler:
             self.metrics.record_error(label, "QueueUnreadable")
 
     async def _tick(self, kube: Kube, p: ImagePipeline, status: kopf.Status, patch: kopf.Patch) -> None:
-        label = pipeline_label(p)
+        label = p.key
         replicas = await read_replicas(kube, p)
         if replicas is None:
             return  # not created yet
@@ -144,18 +141,14 @@ class Autoscaler:
                 return ConsumerReading(tick, window)
             return await self._scrape(kube, p, memory, now)
         except (aiohttp.ClientError, TimeoutError, KeyError, ValueError) as exc:
-            log.warning("autoscaler %s: consumer metrics unreadable: %r", pipeline_label(p), exc)
-            self.metrics.record_error(pipeline_label(p), "ConsumerMetricsUnreadable")
+            log.warning("autoscaler %s: consumer metrics unreadable: %r", p.key, exc)
+            self.metrics.record_error(p.key, "ConsumerMetricsUnreadable")
             return ConsumerReading(None, Counts())
 
     async def _scrape(self, kube: Kube, p: ImagePipeline, memory: Memory, now: float) -> ConsumerReading:
         """Scrape the ready pods; the deltas since the previous scrape (none on the first)."""
         pods = await scrape_pods(self.http(), await consumer_targets(kube, p))
-        baseline = not memory.scraped
-        delta = pod_deltas(memory.pods, pods, baseline=baseline)
-        memory.pods, memory.scraped = pods, True
-        window = memory.add_to_window(now, delta)
-        return ConsumerReading(None if baseline else delta, window)
+        return read_scrape(memory, pods, now)
 
 
 def _without_finalizer(registry: kopf.OperatorRegistry, fn: Callable[..., Any]) -> None:

@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .autoscale import Decision, ScalerState, ScalingInputs, ScalingParams, arrival_rate_from_counts
-from .backend import QueueDepth
-from .consumer_metrics import Counts, quantile, total, within_objective
-from .imagepipeline import ImagePipeline
+from ..backend import QueueDepth
+from ..imagepipeline import ImagePipeline
+from .consumer_metrics import Counts, pod_deltas, quantile, total, within_objective
+from .policy import Decision, ScalerState, ScalingInputs, ScalingParams, arrival_rate_from_counts
 
 # The latency histogram behind p95 and withinObjective covers this much time.
 WINDOW_SECONDS = 300.0
@@ -60,6 +60,17 @@ class Memory:
         """Remember this loop's delta; the sum of those within WINDOW_SECONDS."""
         self.window = [(t, c) for t, c in self.window if now - t < WINDOW_SECONDS] + [(now, delta)]
         return total(c for _, c in self.window)
+
+
+def read_scrape(memory: Memory, pods: dict[str, Counts], now: float) -> ConsumerReading:
+    """One scrape of every ready pod (cumulative counts by pod) → what they did
+    since the previous scrape (None on the first: it only sets the baseline)
+    and over the window. Updates `memory`'s per-pod counts and window."""
+    baseline = not memory.scraped
+    delta = pod_deltas(memory.pods, pods, baseline=baseline)
+    memory.pods, memory.scraped = pods, True
+    window = memory.add_to_window(now, delta)
+    return ConsumerReading(None if baseline else delta, window)
 
 
 def memory_to_status(memory: Memory) -> dict[str, Any]:

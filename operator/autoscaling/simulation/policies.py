@@ -1,7 +1,7 @@
 """The scaling policies the simulator compares, as engine controllers.
 
-* :class:`SloPolicy`: ours (:func:`imagepipe.operator.autoscale.desired_replicas`),
-  fed the way the operator feeds it: deltas of observed counters.
+* :class:`SloPolicy`: ours (`policy.desired_replicas`), fed by the loop's
+  own `inputs` code from the engine's counters.
 * :class:`KedaQueueLength`: KEDA's aws-sqs-queue scaler behind the HPA:
   ``desired = ceil((visible + in_flight) / queueLength)`` with the HPA's
   15 s sync, 10 % tolerance and default behaviour (up by max(100 %, 4 pods)
@@ -14,15 +14,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from imagepipe.operator.autoscale import (
-    Decision,
-    ScalerState,
-    ScalingInputs,
-    ScalingParams,
-    arrival_rate_from_counts,
-    desired_replicas,
-)
-from imagepipe.operator.simulate_engine import Observation
+from ...backend import QueueDepth
+from ..consumer_metrics import Counts
+from ..inputs import Memory, Replicas, read_scrape, remember, scaling_inputs
+from ..policy import Decision, ScalingParams, desired_replicas
+from .engine import Observation
 
 __all__ = ["FixedFleet", "KedaQueueLength", "SloPolicy", "fixed_fleet_size"]
 
@@ -46,44 +42,33 @@ class FixedFleet:
 
 
 class SloPolicy:
-    """Our policy, fed from counter deltas like the real operator."""
+    """Our policy, fed through the operator's own inputs code: each observation
+    becomes the queue's depth, one scrape of the fleet's counters and the
+    Deployment's replicas, and goes through `read_scrape`, `scaling_inputs`
+    and `remember` exactly as in the loop (the first scrape is a baseline, as
+    after an operator start; delayed messages count as waiting)."""
 
     def __init__(self, params: ScalingParams) -> None:
         self.params = params
-        self.state = ScalerState()
-        self.last: Observation | None = None
+        self.memory = Memory()
         self.decisions: list[Decision] = []
 
     def initial_replicas(self) -> int:
         return self.params.min_replicas
 
-    def _inputs(self, obs: Observation) -> ScalingInputs:
-        prev = self.last
-        backlog = obs.visible + obs.in_flight
-        if prev is None:
-            dt, prev_backlog, done, spent = obs.now, 0, obs.completed_total, 0.0
-        else:
-            dt = obs.now - prev.now
-            prev_backlog = prev.visible + prev.in_flight
-            done = obs.completed_total - prev.completed_total
-            spent = obs.service_seconds_total - prev.service_seconds_total
-        if prev is None:
-            spent = obs.service_seconds_total
-        return ScalingInputs(
-            now=obs.now,
-            visible=obs.visible,
-            in_flight=obs.in_flight,
-            arrival_rate=arrival_rate_from_counts(prev_backlog, backlog, done, dt),
-            interval_seconds=dt,
-            service_seconds=spent / done if done else None,
-            current_replicas=obs.current_replicas,
-            ready_replicas=obs.ready_replicas,
-        )
-
     def decide(self, obs: Observation) -> int:
-        decision = desired_replicas(self._inputs(obs), self.params, self.state)
-        self.state = decision.state
-        self.last = obs
+        depth = QueueDepth(visible=obs.visible, in_flight=obs.in_flight, delayed=0, dead_letter=0)
+        # The engine's counters are the fleet's: one "pod" whose counts only grow.
+        fleet = Counts(
+            finished=obs.completed_total,
+            busy_seconds=obs.service_seconds_total,
+            started=obs.completed_total,
+        )
+        reading = read_scrape(self.memory, {"fleet": fleet}, obs.now)
+        replicas = Replicas(current=obs.current_replicas, ready=obs.ready_replicas)
+        inputs = scaling_inputs(obs.now, depth, reading, replicas, self.memory)
+        decision = desired_replicas(inputs, self.params, self.memory.scaler)
+        self.memory = remember(self.memory, decision, depth, obs.now)
         self.decisions.append(decision)
         return decision.replicas
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import aiohttp
 
-from .builders import METRICS_PORT, selector
+from ..builders import METRICS_PORT, selector
+from ..imagepipeline import ImagePipeline
+from ..kube import Kube
+from ..monitoring import series_selector
 from .consumer_metrics import Counts, parse_counts
-from .imagepipeline import ImagePipeline
-from .kube import Kube
-from .monitoring import series_selector
-from .scaling import WINDOW_SECONDS, Replicas
+from .inputs import WINDOW_SECONDS, Replicas
 
 log = logging.getLogger(__name__)
 SCRAPE_TIMEOUT = aiohttp.ClientTimeout(total=5)
