@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from corpus import CORPUS
+
 from imagepipe import devstack
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
-CORPUS = (ROOT / ".." / "shared" / "corpus").resolve()
 TICK = os.sysconf("SC_CLK_TCK")
 MB = 1024 * 1024
 
@@ -168,7 +169,7 @@ class Stack:
 
     def _spawn(self, role: str, command: list[str], env: dict[str, str]) -> None:
         log = (self.logdir / f"{role}.log").open("wb")
-        # cwd: a scratch folder, so that the repository root (operator/, see TESTING.md) is not on sys.path.
+        # cwd: a scratch folder, so that the repository root (operator/, docs/testing.md) is off sys.path.
         self.processes[role] = subprocess.Popen(
             command, env=env, cwd=self.logdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )

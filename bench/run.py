@@ -41,8 +41,9 @@ import time
 import warnings
 from pathlib import Path
 
+from corpus import CORPUS
+
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = (ROOT / ".." / "shared" / "corpus").resolve()
 PRODUCT_PYTHON = ROOT / ".venv" / "bin" / "python"
 
 SUBSETS: dict[str, list[str]] = {

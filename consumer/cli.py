@@ -1,5 +1,5 @@
 """Consume image jobs from SQS: render each upload's variants into S3 and
-complete its status. Configured by the IMAGEPIPE_* environment (DESIGN.md);
+complete its status. Configured by the IMAGEPIPE_* environment (docs/design.md);
 flags override it for local use. Exits 0 after a graceful SIGTERM drain."""
 
 from __future__ import annotations

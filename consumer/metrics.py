@@ -1,4 +1,4 @@
-"""The consumer's Prometheus metrics (DESIGN.md, "Metrics"), in a registry of
+"""The consumer's Prometheus metrics (docs/design.md, "Metrics"), in a registry of
 their own so that tests and several consumers in one process do not clash."""
 
 from __future__ import annotations

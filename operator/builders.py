@@ -26,7 +26,7 @@ Manifest = dict[str, Any]
 
 
 def labels(p: ImagePipeline, component: str | None = None) -> dict[str, str]:
-    """The labels of DESIGN.md; `component` is ingest or consumer."""
+    """The labels of docs/design.md; `component` is ingest or consumer."""
     result = {
         "app.kubernetes.io/name": "imagepipe",
         "app.kubernetes.io/instance": p.name,

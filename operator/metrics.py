@@ -1,4 +1,4 @@
-"""The operator's own Prometheus metrics (DESIGN.md, "Metrics"), in a
+"""The operator's own Prometheus metrics (docs/design.md, "Metrics"), in a
 registry of their own, served on `IMAGEPIPE_METRICS_PORT` (9102) by aiohttp
 inside kopf's event loop.
 

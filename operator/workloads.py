@@ -1,6 +1,6 @@
 """Pure builders of the two Deployments: ingest (`imagepipe serve`) and
 consumer (`imagepipe consume`), configured by the IMAGEPIPE_* environment of
-DESIGN.md and the pipelines file mounted from `NAME-config`."""
+docs/design.md and the pipelines file mounted from `NAME-config`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ingest's Prometheus metrics (DESIGN.md), one registry per application."""
+"""The ingest's Prometheus metrics (docs/design.md), one registry per application."""
 
 from __future__ import annotations
 

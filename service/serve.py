@@ -1,6 +1,6 @@
 """Run the ingest HTTP API: uploads in, originals to S3, jobs on SQS.
 
-Configured by the IMAGEPIPE_* environment (see DESIGN.md); flags override
+Configured by the IMAGEPIPE_* environment (see docs/design.md); flags override
 the listen address. SIGTERM stops accepting connections, lets in-flight
 requests finish (up to IMAGEPIPE_SHUTDOWN_GRACE_SECONDS) and exits."""
 

@@ -1,7 +1,7 @@
 """The consumers' own metrics as numbers the autoscaler uses (pure, no I/O).
 
 Each consumer pod's `/metrics` text becomes one cumulative `Counts`
-(DESIGN.md's names, label names as in consumer/metrics.py):
+(docs/design.md's names, label names as in consumer/metrics.py):
 
 * `finished`: `imagepipe_jobs_total`, every outcome (each one took a message
   off the queue: completed, failed, duplicate);

@@ -1,6 +1,6 @@
 """Settings from IMAGEPIPE_* environment variables, validated once at start-up.
 
-Every role reads the same names (DESIGN.md). All problems are collected and
+Every role reads the same names (docs/design.md, "Configuration"). All problems are collected and
 reported together, each naming its variable.
 """
 

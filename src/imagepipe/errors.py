@@ -1,6 +1,6 @@
 """Typed errors with stable codes.
 
-Every error a client or a job can meet carries a code from DESIGN.md (it
+Every error a client or a job can meet carries a code from docs/design.md (it
 appears in `error.code` and in metric labels) and a message for humans.
 `status` is the HTTP status the ingest answers with; the consumer uses
 `permanent` to decide between failing a job at once and retrying it.

@@ -1,5 +1,5 @@
 """The contracts every role shares: job ids, S3 keys, status documents and
-queue messages (DESIGN.md, "Contracts"). Pure functions over plain data."""
+queue messages (docs/design.md, "Contracts"). Pure functions over plain data."""
 
 from __future__ import annotations
 

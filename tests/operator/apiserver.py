@@ -1,5 +1,5 @@
 """kmock's Kubernetes emulator on a loopback port in a background thread
-(TESTING.md's notes), and helpers for tests that run the real operator loop."""
+(docs/testing.md), and helpers for tests that run the real operator loop."""
 
 from __future__ import annotations
 

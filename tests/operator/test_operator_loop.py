@@ -1,5 +1,5 @@
 """The real operator loop (kopf.testing.KopfRunner) against kmock, an API
-server on loopback in a background thread (TESTING.md's notes): apply an
+server on loopback in a background thread (docs/testing.md): apply an
 ImagePipeline → children with content, labels and owner references; change
 the variants → new ConfigMap and config hash, replicas untouched; invalid
 spec → Ready=False condition and a Warning event."""

@@ -32,7 +32,7 @@ app.kubernetes.io/name: {{ include "imagepipe.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
-{{/* Labels of every object of the chart (DESIGN.md: part-of imagepipe, which the PodMonitor selects). */}}
+{{/* Labels of every object of the chart (docs/design.md: part-of imagepipe, which the PodMonitor selects). */}}
 {{- define "imagepipe.labels" -}}
 helm.sh/chart: {{ include "imagepipe.chart" . }}
 {{ include "imagepipe.selectorLabels" . }}
