@@ -64,12 +64,11 @@ from imagepipe.operator.handlers import OperatorRuntime
 from imagepipe.operator.imagepipeline import parse_imagepipeline
 from imagepipe.operator.metrics import MetricsServer, OperatorMetrics
 from imagepipe.operator.monitoring import WINDOWS, rule_groups
+from tests.chart.helpers import VALUES_ALL, by_kind, documents, load_values, render
 from tests.operator.apiserver import PIPELINES, ApiServer, operator_runner
 from tests.support.backend import free_port
 
-from .helpers import VALUES_ALL, by_kind, documents, load_values, render
-
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.system
 
 T = TypeVar("T")
 NAMESPACE, NAME = "default", "photos"

@@ -16,6 +16,8 @@ import requests
 
 from tests.support.backend import free_port
 
+pytestmark = pytest.mark.system
+
 
 @pytest.fixture
 def dev(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
