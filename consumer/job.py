@@ -154,7 +154,7 @@ class Job:
         await retrying(lambda: self.put_status(processing_status(self.doc or {}, self.message.receive_count)))
         log.info("job started", extra={"attempt": self.message.receive_count})
         data = await self.timed("download", lambda: retrying(self.download))
-        rendered = await self.env.pool.render(data, self.job.variants, self.env.limits, self.deadline())
+        rendered = await self.env.pool.render(data, self.job, self.env.limits, self.deadline())
         for stage, seconds in rendered.timings.items():
             self.timings[stage] = seconds
             self.m.stage_duration.labels(stage).observe(seconds)
@@ -165,6 +165,7 @@ class Job:
             self.job.spec,
             self.env.settings.variant_base_url(),
             self.timings,
+            rendered.placeholder,
         )
         await retrying(lambda: self.put_status(doc))
         # Enqueue → completed: the moment the client can see the result.

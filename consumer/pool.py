@@ -16,12 +16,11 @@ import multiprocessing
 import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
 
 from imagepipe.allocator import keep_freed_memory
 from imagepipe.context import Limits
+from imagepipe.jobs import JobMessage
 from imagepipe.pipeline import Rendered, render
-from imagepipe.spec import PipelineSpec
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +35,9 @@ def _warm() -> None:
     """Runs once per worker at start, so the first job does not pay for start-up."""
 
 
-def render_in_worker(
-    data: bytes, variants: list[dict[str, Any]], limits: Limits, deadline: float | None
-) -> Rendered:
+def render_in_worker(data: bytes, job: JobMessage, limits: Limits, deadline: float | None) -> Rendered:
     # time.monotonic() is system-wide on Linux, so the parent's deadline holds here.
-    return render(data, PipelineSpec.from_data(variants), limits, deadline)
+    return render(data, job.pipeline_spec(), limits, deadline)
 
 
 class RenderPool:
@@ -57,13 +54,11 @@ class RenderPool:
         loop = asyncio.get_running_loop()
         await asyncio.gather(*(loop.run_in_executor(self._executor, _warm) for _ in range(self.workers)))
 
-    async def render(
-        self, data: bytes, variants: list[dict[str, Any]], limits: Limits, deadline: float | None
-    ) -> Rendered:
+    async def render(self, data: bytes, job: JobMessage, limits: Limits, deadline: float | None) -> Rendered:
         executor = self._executor
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(executor, render_in_worker, data, variants, limits, deadline)
+            return await loop.run_in_executor(executor, render_in_worker, data, job, limits, deadline)
         except BrokenProcessPool:
             if executor is self._executor:
                 log.error("a render worker died; replacing the process pool")

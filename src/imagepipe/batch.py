@@ -99,7 +99,8 @@ def process_file(path: Path, folder: Path, spec: PipelineSpec, limits: Limits) -
             "height": r.height,
             "bytes": len(r.data),
         }
-    return {**result, "source": asdict(rendered.source), "variants": variants}
+    placeholder = asdict(rendered.placeholder) if rendered.placeholder else None
+    return {**result, "source": asdict(rendered.source), "variants": variants, "placeholder": placeholder}
 
 
 class Progress:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from imagepipe.geometry import Plan
+from imagepipe.placeholders import Placeholder
 from imagepipe.spec import PipelineSpec, Variant
 
 # Bytes per segment that always pass, above Limits.max_segments: at most
@@ -90,6 +91,8 @@ class Context:
     plans: dict[str, Plan] = field(default_factory=dict)
     # Per variant name: the resized image, before encoding.
     resized: dict[str, Image.Image] = field(default_factory=dict)
+    # What a page shows before the image; None before the step or when the spec turns it off.
+    placeholder: Placeholder | None = None
     # The encoded outputs, in spec order.
     outputs: list[RenderedVariant] = field(default_factory=list)
     # Seconds spent per stage (decode, resize, encode).

@@ -11,6 +11,7 @@ from typing import Any
 
 from imagepipe.context import RenderedVariant, SourceInfo
 from imagepipe.errors import InvalidSpec
+from imagepipe.placeholders import Placeholder
 from imagepipe.spec import PipelineSpec
 
 MESSAGE_VERSION = 1
@@ -88,6 +89,7 @@ def completed_status(
     spec_hash: str,
     base_url: str,
     timings: dict[str, float],
+    placeholder: Placeholder | None = None,
 ) -> StatusDoc:
     job_id = doc["job_id"]
     return {
@@ -104,6 +106,7 @@ def completed_status(
             }
             for r in variants
         },
+        "placeholder": asdict(placeholder) if placeholder else None,
         "error": None,
         "completed_at": now_iso(),
         "timings": {stage: round(seconds, 4) for stage, seconds in timings.items()},
@@ -125,12 +128,18 @@ class JobMessage:
     original_key: str
     enqueued_at: str
     v: int = MESSAGE_VERSION
+    # False: the pipeline turns placeholders off. Left out of the body when
+    # true, so that the messages of such pipelines stay as they were.
+    placeholder: bool = True
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        data = asdict(self)
+        if self.placeholder:
+            del data["placeholder"]
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     def pipeline_spec(self) -> PipelineSpec:
-        return PipelineSpec.from_data(self.variants, "message.variants")
+        return PipelineSpec.from_data(self.variants, "message.variants", self.placeholder)
 
 
 def job_message(job_id: str, pipeline: str, spec: PipelineSpec, enqueued_at: str) -> JobMessage:
@@ -141,6 +150,7 @@ def job_message(job_id: str, pipeline: str, spec: PipelineSpec, enqueued_at: str
         variants=spec.to_data(),
         original_key=original_key(job_id),
         enqueued_at=enqueued_at,
+        placeholder=spec.placeholder,
     )
 
 
@@ -160,7 +170,9 @@ def parse_message(body: str) -> JobMessage:
     missing = [f for f in fields if f not in data]
     if missing:
         raise BadMessage(f"missing fields {missing}")
-    message = JobMessage(**{f: data[f] for f in fields})
+    if not isinstance(data.get("placeholder", True), bool):
+        raise BadMessage("placeholder is not true or false")
+    message = JobMessage(**{f: data[f] for f in fields}, placeholder=data.get("placeholder", True))
     if not is_job_id(str(message.job_id)) or message.original_key != original_key(message.job_id):
         raise BadMessage("job_id or original_key is malformed")
     try:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from imagepipe.context import Context, Limits, RenderedVariant, SourceInfo
 from imagepipe.errors import DeadlineExceeded
+from imagepipe.placeholders import Placeholder
 from imagepipe.spec import PipelineSpec
 from imagepipe.steps.alpha import drop_opaque_alpha
 from imagepipe.steps.colour import to_srgb
@@ -22,6 +23,7 @@ from imagepipe.steps.limits import check_source_pixels
 from imagepipe.steps.mode import normalise_mode
 from imagepipe.steps.open import open_source
 from imagepipe.steps.orient import orient
+from imagepipe.steps.placeholder import make_placeholder
 from imagepipe.steps.plan import plan_variants
 from imagepipe.steps.resize import resize_variants
 from imagepipe.steps.shrink import shrink_on_load
@@ -38,6 +40,7 @@ RENDER: tuple[Step, ...] = (
     to_srgb,
     resize_variants,
     drop_opaque_alpha,
+    make_placeholder,
     encode_variants,
 )
 # The metric stage each step's time counts towards.
@@ -45,6 +48,7 @@ STAGES: dict[Step, str] = {
     **dict.fromkeys(RENDER[: RENDER.index(resize_variants)], "decode"),
     resize_variants: "resize",
     drop_opaque_alpha: "resize",
+    make_placeholder: "encode",
     encode_variants: "encode",
 }
 
@@ -57,6 +61,8 @@ class Rendered:
     timings: dict[str, float]
     # The first step that started after the deadline; None: on time.
     late_at: str | None
+    # None when the spec turns placeholders off.
+    placeholder: Placeholder | None
 
 
 def run(ctx: Context, steps: Sequence[Step]) -> None:
@@ -100,4 +106,4 @@ def render(
         abort_on_deadline=abort_on_deadline,
     )
     run(ctx, RENDER)
-    return Rendered(ctx.source_info(), ctx.outputs, ctx.timings, ctx.late_at)
+    return Rendered(ctx.source_info(), ctx.outputs, ctx.timings, ctx.late_at, ctx.placeholder)

@@ -76,6 +76,9 @@ class PipelineSpec:
     """The variants one upload turns into."""
 
     variants: tuple[Variant, ...]
+    # Whether completed jobs carry placeholders (imagepipe.placeholders). Not
+    # part of the spec hash: it changes no variant's bytes.
+    placeholder: bool = True
 
     def to_data(self) -> list[dict[str, Any]]:
         return [asdict(v) for v in self.variants]
@@ -87,7 +90,7 @@ class PipelineSpec:
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
     @classmethod
-    def from_data(cls, data: Any, where: str = "variants") -> PipelineSpec:
+    def from_data(cls, data: Any, where: str = "variants", placeholder: bool = True) -> PipelineSpec:
         if not isinstance(data, list) or not data:
             raise InvalidSpec(f"{where}: expected a non-empty list of variants")
         variants = tuple(parse_variant(item, f"{where}[{i}]") for i, item in enumerate(data))
@@ -95,7 +98,7 @@ class PipelineSpec:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise InvalidSpec(f"{where}: duplicate variant names {duplicates}")
-        return cls(variants)
+        return cls(variants, placeholder)
 
 
 DEFAULT_SPEC = PipelineSpec(
@@ -171,11 +174,24 @@ def parse_pipelines(data: Any, where: str) -> dict[str, PipelineSpec]:
     if not isinstance(data, Mapping) or not data:
         raise InvalidSpec(f"{where}: expected a mapping of pipeline name to variants")
     pipelines: dict[str, PipelineSpec] = {}
-    for name, variants in data.items():
+    for name, pipeline in data.items():
         if not isinstance(name, str) or not name.replace("-", "_").isidentifier():
             raise InvalidSpec(f"{where}: invalid pipeline name {name!r}")
-        pipelines[name] = PipelineSpec.from_data(variants, f"{where}: {name}")
+        pipelines[name] = parse_pipeline(pipeline, f"{where}: {name}")
     return pipelines
+
+
+def parse_pipeline(data: Any, where: str) -> PipelineSpec:
+    """A list of variants, or a mapping of `variants` and `placeholder` (default true)."""
+    if not isinstance(data, Mapping):
+        return PipelineSpec.from_data(data, where)
+    unknown = set(data) - {"variants", "placeholder"}
+    if unknown:
+        raise InvalidSpec(f"{where}: unknown fields {sorted(unknown)}")
+    placeholder = data.get("placeholder", True)
+    if not isinstance(placeholder, bool):
+        raise InvalidSpec(f"{where}.placeholder: expected true or false, got {placeholder!r}")
+    return PipelineSpec.from_data(data.get("variants"), f"{where}.variants", placeholder)
 
 
 def load_pipelines(path: Path | None) -> dict[str, PipelineSpec]:

@@ -42,6 +42,9 @@ def test_processes_files_and_folders_and_reports_each(tmp_path: Path, corpus_dir
     assert lines["notes.txt"]["error"]["code"] == "unsupported_format"
     portrait = lines["Portrait_6.jpg"]
     assert portrait["source"]["width"] == 450 and portrait["source"]["height"] == 600
+    placeholder = portrait["placeholder"]
+    assert set(placeholder) == {"thumbhash", "blurhash", "dominant_color", "average_color", "lqip"}
+    assert placeholder["lqip"].startswith("data:image/webp;base64,")
     expected = {"thumbnail": (150, 150), "medium": (450, 600), "large": (450, 600)}
     for name, size in expected.items():
         variant = portrait["variants"][name]

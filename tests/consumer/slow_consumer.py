@@ -7,20 +7,18 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any
 
 from imagepipe.consumer import pool
 from imagepipe.context import Limits
+from imagepipe.jobs import JobMessage
 from imagepipe.pipeline import Rendered
 
 _render = pool.render_in_worker
 
 
-def render_slowly(
-    data: bytes, variants: list[dict[str, Any]], limits: Limits, deadline: float | None
-) -> Rendered:
+def render_slowly(data: bytes, job: JobMessage, limits: Limits, deadline: float | None) -> Rendered:
     time.sleep(float(os.environ.get("SLOW_RENDER_SECONDS", "0")))
-    return _render(data, variants, limits, deadline)
+    return _render(data, job, limits, deadline)
 
 
 if __name__ == "__main__":

@@ -98,6 +98,7 @@ def test_corpus_images_complete_with_their_variants(
         assert doc["attempts"] == 1 and doc["error"] is None and doc["owner"] == "tester"
         assert set(doc["timings"]) == {"download", "decode", "resize", "encode", "upload"}
         assert doc["source"]["bytes"] == len(datas[name]) and doc["source"]["width"] > 0
+        assert doc["placeholder"]["average_color"].startswith("#"), doc
         expected = expected_sizes(datas[name], DEFAULT_SPEC)
         for variant in DEFAULT_SPEC.variants:
             entry = doc["variants"][variant.name]

@@ -1,0 +1,101 @@
+"""Placeholders: our encoders against independent ones, alpha, colours, the LQIP."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import blurhash as reference_blurhash
+import numpy as np
+import pytest
+import thumbhash as reference_thumbhash
+from PIL import Image
+
+from imagepipe.context import Context
+from imagepipe.pipeline import RENDER, render, run
+from imagepipe.placeholders import LQIP_MAX_CHARS, LQIP_SIDE, placeholder
+from imagepipe.spec import DEFAULT_SPEC, PipelineSpec, Variant
+from imagepipe.steps.placeholder import hash_image, make_placeholder
+
+PHOTOS = [
+    "recurser/Landscape_1.jpg",
+    "sharp/2569067123_aca715a2ee_o.jpg",
+    "thumbor/IMG_6494.JPG",
+    "sharp/embedgravitybird.png",
+    "libvips/1.webp",
+]
+
+
+def small_image(data: bytes, spec: PipelineSpec = DEFAULT_SPEC) -> Image.Image:
+    ctx = Context(data=data, spec=spec)
+    run(ctx, RENDER[: RENDER.index(make_placeholder)])
+    return hash_image(ctx)
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_hashes_equal_the_reference_encoders(corpus_dir: Path, name: str) -> None:
+    small = small_image((corpus_dir / name).read_bytes())
+    assert max(small.size) == 100
+    px = np.asarray(small)
+    ours = placeholder(small)
+    theirs = bytes(reference_thumbhash.rgba_to_thumb_hash(small.width, small.height, list(small.tobytes())))
+    assert base64.b64decode(ours.thumbhash) == theirs
+    assert ours.blurhash == reference_blurhash.encode(px[..., :3].tolist(), 4, 3)
+
+
+def spot_on_hidden_green() -> Image.Image:
+    """A red disc on a transparent background whose hidden colour is green."""
+    image = Image.new("RGBA", (80, 60), (0, 255, 0, 0))
+    disc = Image.new("L", (80, 60), 0)
+    disc.paste(255, (25, 15, 55, 45))
+    image.paste(Image.new("RGBA", (80, 60), (220, 20, 20, 255)), mask=disc)
+    return image
+
+
+def test_transparent_pixels_do_not_count() -> None:
+    ours = placeholder(spot_on_hidden_green())
+    assert ours.average_color == ours.dominant_color == "#dc1414"
+    # ThumbHash keeps the alpha: its flag, and the mean opacity (the disc
+    # covers 3/16 of the frame) in the alpha DC. (The reference package's
+    # full decoder reuses its first pixel's cosines, so it is not used here.)
+    thumb = base64.b64decode(ours.thumbhash)
+    assert thumb[2] >> 7 == 1
+    assert abs((thumb[5] & 15) / 15 - 3 / 16) <= 1 / 30
+    r, g, b, _ = reference_thumbhash.thumb_hash_to_average_rgba(list(thumb))
+    assert r > 0.7 and g < 0.2 and b < 0.2
+    # BlurHash has no alpha: it sees the hidden background as the visible colour.
+    painted = np.asarray(spot_on_hidden_green().convert("RGB")).copy()
+    painted[:, :] = (220, 20, 20)
+    assert ours.blurhash == reference_blurhash.encode(painted.tolist(), 4, 3)
+
+
+def test_the_lqip_is_a_small_blurred_webp(corpus_dir: Path) -> None:
+    for image in (small_image((corpus_dir / PHOTOS[0]).read_bytes()), spot_on_hidden_green()):
+        uri = placeholder(image).lqip
+        prefix = "data:image/webp;base64,"
+        assert uri.startswith(prefix) and len(uri) <= LQIP_MAX_CHARS
+        with Image.open(io.BytesIO(base64.b64decode(uri[len(prefix) :]))) as webp:
+            assert webp.format == "WEBP" and max(webp.size) <= LQIP_SIDE
+            assert (webp.mode == "RGBA") == (image is not None and image.getextrema()[3][0] < 255)
+
+
+def test_noise_still_fits_the_lqip_bound() -> None:
+    rng = np.random.default_rng(3)
+    noise = Image.fromarray(rng.integers(0, 255, (100, 100, 4), dtype=np.uint8), "RGBA")
+    assert len(placeholder(noise).lqip) <= LQIP_MAX_CHARS
+
+
+def test_the_hash_image_is_the_smallest_whole_frame_variant(corpus_dir: Path) -> None:
+    data = (corpus_dir / "recurser" / "Landscape_1.jpg").read_bytes()  # 1800x1200
+    assert small_image(data).size == (100, 67)
+    covers = PipelineSpec((Variant("wide", 300, 100, "cover"), Variant("square", 60, 60, "cover")))
+    assert small_image(data, covers).size == (60, 60)
+
+
+def test_render_carries_placeholders_unless_turned_off(corpus_dir: Path) -> None:
+    data = (corpus_dir / "sharp" / "Landscape_1.jpg").read_bytes()
+    assert render(data, DEFAULT_SPEC).placeholder is not None
+    off = PipelineSpec(DEFAULT_SPEC.variants, placeholder=False)
+    assert off.spec_hash == DEFAULT_SPEC.spec_hash
+    assert render(data, off).placeholder is None
