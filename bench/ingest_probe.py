@@ -133,11 +133,11 @@ _call = JobStore._call
 _read_upload = images.read_upload
 
 
-async def timed_read_upload(request: web.Request, cap: int) -> Any:
+async def timed_read_upload(request: web.Request, cap: int, charge: Any) -> Any:
     cell = CELL.get()
     started = time.perf_counter()
     try:
-        upload = await _read_upload(request, cap)
+        upload = await _read_upload(request, cap, charge)
     finally:
         if cell is not None:
             cell.body += time.perf_counter() - started

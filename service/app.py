@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
@@ -9,14 +11,18 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from imagepipe.aws import open_backends
-from imagepipe.config import Settings
+from imagepipe.config import Settings, upload_budget
 from imagepipe.context import Limits
 from imagepipe.service import compat, health, images
 from imagepipe.service.auth import Authenticator
+from imagepipe.service.budget import UploadBudget
 from imagepipe.service.cors import cors_middleware
 from imagepipe.service.errors import error_middleware
 from imagepipe.service.metrics import IngestMetrics, metrics_middleware
 from imagepipe.service.openapi import openapi
+from imagepipe.service.ratelimit import RateLimiter
+from imagepipe.service.readiness import BackendCheck
+from imagepipe.service.shutdown import Lifecycle
 from imagepipe.service.state import INGEST, Ingest
 from imagepipe.service.store import JobStore
 from imagepipe.spec import PipelineSpec, load_pipelines
@@ -31,15 +37,21 @@ def create_app(
     backend_timeout: float = BACKEND_TIMEOUT_SECONDS,
     registry: CollectorRegistry | None = None,
 ) -> web.Application:
+    """The ingest application; raises ConfigError when no upload budget fits (config.upload_budget)."""
     state = Ingest(
         settings=settings,
         pipelines=pipelines if pipelines is not None else load_pipelines(settings.pipelines_file),
         limits=Limits(max_pixels=settings.max_pixels, max_decoded_pixels=settings.max_decoded_pixels),
         auth=Authenticator(settings.api_keys),
         metrics=IngestMetrics(registry),
+        budget=UploadBudget(upload_budget(settings)),
+        limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+        backend=BackendCheck(settings.backend_check_interval_seconds, settings.backend_check_timeout_seconds),
+        lifecycle=Lifecycle(),
     )
     app = web.Application(
         middlewares=[
+            state.lifecycle.middleware,
             metrics_middleware(state.metrics),
             cors_middleware(settings.cors_origins),
             error_middleware,
@@ -49,8 +61,15 @@ def create_app(
 
     async def backends(app: web.Application) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            state.store = JobStore(await open_backends(settings, stack), backend_timeout)
+            store = JobStore(await open_backends(settings, stack), backend_timeout)
+            state.store = store
+            # One check before serving, so the first probe already knows.
+            await state.backend.check(store.ping)
+            checking = asyncio.create_task(state.backend.run(store.ping))
             yield
+            checking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await checking
             state.store = None
 
     app.cleanup_ctx.append(backends)

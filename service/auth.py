@@ -1,11 +1,13 @@
-"""Bearer API keys: `IMAGEPIPE_API_KEYS` maps key ids to keys. The id, never
-the key, becomes a job's `owner`; without keys, authentication is off."""
+"""Bearer API keys: `IMAGEPIPE_API_KEYS` lists (id, key) pairs. The id, never
+the key, becomes a job's `owner`; an id may hold several keys at once, so a
+key is rotated without a moment with no valid key and without hiding the
+id's jobs. Without keys, authentication is off."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Iterable
 
 from aiohttp import web
 
@@ -15,10 +17,10 @@ CHALLENGE = {"WWW-Authenticate": 'Bearer realm="imagepipe"'}
 
 
 class Authenticator:
-    def __init__(self, keys: Mapping[str, str]) -> None:
+    def __init__(self, keys: Iterable[tuple[str, str]]) -> None:
         # Compare digests of equal length, so neither a key's length nor its
         # content leaks through timing; every key is compared every time.
-        self._keys = [(key_id, hashlib.sha256(key.encode()).digest()) for key_id, key in keys.items()]
+        self._keys = [(key_id, hashlib.sha256(key.encode()).digest()) for key_id, key in keys]
 
     @property
     def enabled(self) -> bool:

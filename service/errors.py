@@ -43,7 +43,8 @@ class BackendUnavailable(ApiError):
 
 
 def as_api_error(exc: ImagePipeError) -> ApiError:
-    return ApiError(exc.status, exc.code, exc.message)
+    headers = {} if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
+    return ApiError(exc.status, exc.code, exc.message, headers)
 
 
 def error_response(error: ApiError) -> web.Response:

@@ -1,16 +1,13 @@
-"""Liveness, readiness (S3 and SQS reachable, short timeout) and /metrics."""
+"""Liveness (the process answers), readiness (service/readiness.py) and /metrics."""
 
 from __future__ import annotations
-
-import asyncio
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from imagepipe.service.errors import ApiError, BackendUnavailable
+from imagepipe.service.errors import RETRY_AFTER_SECONDS, ApiError
+from imagepipe.service.readiness import readiness
 from imagepipe.service.state import ingest
-
-READY_TIMEOUT_SECONDS = 2.0
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -19,15 +16,11 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     app = ingest(request)
-    if app.store is None:
-        raise BackendUnavailable("starting")
-    try:
-        async with asyncio.timeout(READY_TIMEOUT_SECONDS):
-            await app.store.ping()
-    except TimeoutError as exc:
-        raise BackendUnavailable("storage or queue did not answer in time") from exc
-    except ApiError:
-        raise
+    state = readiness(
+        app.lifecycle.stopping, app.backend.ok, app.budget.has_room(app.settings.max_upload_bytes)
+    )
+    if not state.ready:
+        raise ApiError(503, state.code, state.reason, {"Retry-After": str(RETRY_AFTER_SECONDS)})
     return web.json_response({"status": "ready"})
 
 

@@ -14,10 +14,11 @@ from aiohttp import web
 from imagepipe.errors import BadRequest, ImagePipeError, UploadTimeout
 from imagepipe.jobs import is_job_id, job_message, new_job_id, now_iso, queued_status
 from imagepipe.pipeline import probe
-from imagepipe.service.errors import ApiError, as_api_error, error_response
+from imagepipe.service.budget import Charge
+from imagepipe.service.errors import ApiError
 from imagepipe.service.idempotency import Idempotency, body_hash, parse_key
 from imagepipe.service.state import Ingest, ingest
-from imagepipe.service.upload import Upload, check_declared_length, read_upload
+from imagepipe.service.upload import Upload, check_expect, read_upload
 from imagepipe.sniff import ACCEPTED
 from imagepipe.spec import DEFAULT_PIPELINE
 
@@ -54,25 +55,40 @@ async def accept_upload(request: web.Request) -> Accepted:
         raise
 
 
-async def _read_in_time(request: web.Request, app: Ingest) -> Upload:
+async def _read_in_time(request: web.Request, app: Ingest, charge: Charge) -> Upload:
     # A client that trickles its body would otherwise hold up to the byte cap
     # in memory for as long as it likes; many of them would exhaust it.
     seconds = app.settings.upload_timeout_seconds
     try:
         async with asyncio.timeout(seconds):
-            return await read_upload(request, app.settings.max_upload_bytes)
+            return await read_upload(request, app.settings.max_upload_bytes, charge)
     except TimeoutError as exc:
         raise UploadTimeout(f"the upload did not arrive within {seconds} seconds") from exc
 
 
 async def _accept(request: web.Request, app: Ingest) -> Accepted:
+    # Everything that needs no body comes first: a refused client has sent
+    # none yet when it asked for `100 Continue`.
     owner = app.auth.owner(request)
+    check_expect(request)
+    app.limiter.check(owner)
     key = parse_key(request.headers.get("Idempotency-Key"))
     query_pipeline = request.query.get("pipeline")
     if query_pipeline is not None and query_pipeline not in app.pipelines:
         raise unknown_pipeline(query_pipeline, app.pipelines)
-    upload = await _read_in_time(request, app)
-    name = upload.pipeline or query_pipeline or DEFAULT_PIPELINE
+    charge = app.budget.charge()
+    try:
+        upload = await _read_in_time(request, app, charge)
+        name = upload.pipeline or query_pipeline or DEFAULT_PIPELINE
+        return await _store(request, app, owner, key, name, upload)
+    finally:
+        # The body is in memory until the S3 write has finished.
+        charge.release()
+
+
+async def _store(
+    request: web.Request, app: Ingest, owner: str | None, key: str | None, name: str, upload: Upload
+) -> Accepted:
     if name not in app.pipelines:
         raise unknown_pipeline(name, app.pipelines)
     spec = app.pipelines[name]
@@ -126,17 +142,10 @@ async def upload(request: web.Request) -> web.Response:
 
 
 async def expect_upload(request: web.Request) -> web.StreamResponse | None:
-    """`Expect: 100-continue`: refuse an oversized declared body before the client sends it."""
-    app = ingest(request)
-    try:
-        check_declared_length(request, app.settings.max_upload_bytes)
-    except ImagePipeError as exc:
-        app.metrics.rejected.labels(exc.code).inc()
-        return error_response(as_api_error(exc))
-    expect = request.headers.get("Expect", "").lower()
-    if expect != "100-continue":
-        return error_response(ApiError(417, "bad_request", "only Expect: 100-continue is supported"))
-    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    """`Expect: 100-continue` is answered by the upload itself (upload.read_upload),
+    inside the middlewares (so refusals are counted) and only once it is
+    authenticated, within its rate and charged; aiohttp's default would send
+    `100 Continue` to anyone at once."""
     return None
 
 

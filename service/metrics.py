@@ -37,8 +37,10 @@ REJECTION_CODES = (
     "unauthorized",
     "idempotency_conflict",
     "request_timeout",
+    "rate_limited",
+    "overloaded",
 )
-UPLOAD_STATUSES = ("200", "202", "400", "401", "408", "409", "413", "415", "422", "500", "503")
+UPLOAD_STATUSES = ("200", "202", "400", "401", "408", "409", "413", "415", "422", "429", "500", "503")
 
 
 class IngestMetrics:

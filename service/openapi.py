@@ -35,6 +35,7 @@ ERRORS = {
 }
 UPLOAD_ERRORS = {
     **ERRORS,
+    "429": _error("RateLimited"),
     "408": _error("Timeout"),
     "409": _error("Conflict"),
     "413": _error("TooLarge"),
@@ -200,7 +201,15 @@ RESPONSES: dict[str, Any] = {
     "TooLarge": _json(_ref("Error"), "Body over the byte cap, or image over the pixel limit"),
     "UnsupportedFormat": _json(_ref("Error"), "Not a JPEG, PNG or WebP image"),
     "CorruptImage": _json(_ref("Error"), "The image cannot be read, or its layout is too costly to decode"),
-    "Unavailable": _json(_ref("Error"), "Storage or queue unavailable; retry later", RETRY_AFTER),
+    "Unavailable": _json(
+        _ref("Error"),
+        "Storage or queue unavailable (backend_unavailable), or this ingest's upload budget is full "
+        "(overloaded), or it is shutting down (readiness only); retry later",
+        RETRY_AFTER,
+    ),
+    "RateLimited": _json(
+        _ref("Error"), "This API key's share of the ingest is used up; retry later", RETRY_AFTER
+    ),
 }
 
 
@@ -261,7 +270,7 @@ def document(pipelines: list[str]) -> dict[str, Any]:
             "/healthz": {"get": {"summary": "Alive", "responses": {"200": _json(_ref("Health"), "Alive")}}},
             "/readyz": {
                 "get": {
-                    "summary": "S3 and SQS reachable",
+                    "summary": "Accepting, room in the upload budget, and the last S3/SQS check passed",
                     "responses": {"200": _json(_ref("Health"), "Ready"), "503": _error("Unavailable")},
                 }
             },

@@ -1,8 +1,9 @@
 """Run the ingest HTTP API: uploads in, originals to S3, jobs on SQS.
 
-Configured by the IMAGEPIPE_* environment (see docs/design.md); flags override
-the listen address. SIGTERM stops accepting connections, lets in-flight
-requests finish (up to IMAGEPIPE_SHUTDOWN_GRACE_SECONDS) and exits."""
+Configured by the IMAGEPIPE_* environment (docs/design.md); flags override
+the listen address. SIGTERM: not ready at once, accepting for
+IMAGEPIPE_SHUTDOWN_DELAY_SECONDS, then the requests in flight finish
+(service/shutdown.py) and the process exits 0."""
 
 from __future__ import annotations
 
@@ -11,14 +12,15 @@ import asyncio
 import logging
 import sys
 
-from aiohttp import web
-
 from imagepipe import logs
+from imagepipe.capacity import drain_seconds
 from imagepipe.config import ConfigError, load_settings
 from imagepipe.errors import InvalidSpec
 from imagepipe.service.access import AccessLogger
 from imagepipe.service.app import BACKEND_TIMEOUT_SECONDS, create_app
-from imagepipe.service.shutdown import InFlight, serve
+from imagepipe.service.protocol import IngestRunner
+from imagepipe.service.shutdown import serve
+from imagepipe.service.state import INGEST
 from imagepipe.spec import load_pipelines
 
 log = logging.getLogger("imagepipe.service")
@@ -39,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
         pipelines = load_pipelines(settings.pipelines_file)
+        app = create_app(settings, pipelines, backend_timeout=args.backend_timeout)
     except ConfigError as exc:
         print(f"imagepipe serve: {exc}", file=sys.stderr)
         return 2
@@ -48,15 +51,19 @@ def run(args: argparse.Namespace) -> int:
     logs.configure(settings.log_level, settings.log_format)
     host = args.host or settings.host
     port = args.port or settings.port
-    app = create_app(settings, pipelines, backend_timeout=args.backend_timeout)
+    state = app[INGEST]
     log.info(
         "ingest starting",
-        extra={"host": host, "port": port, "pipelines": sorted(pipelines), "auth": bool(settings.api_keys)},
+        extra={
+            "host": host,
+            "port": port,
+            "pipelines": sorted(pipelines),
+            "auth": bool(settings.api_keys),
+            "upload_budget_bytes": state.budget.budget,
+        },
     )
-    grace = float(settings.shutdown_grace_seconds)
-    in_flight = InFlight()
-    app.middlewares.insert(0, in_flight.middleware)
-    runner = web.AppRunner(app, access_log_class=AccessLogger, shutdown_timeout=1.0, handle_signals=False)
-    asyncio.run(serve(runner, host, port, in_flight, grace))
+    drain = drain_seconds(settings.upload_timeout_seconds, settings.shutdown_grace_seconds)
+    runner = IngestRunner(app, access_log_class=AccessLogger, shutdown_timeout=1.0, handle_signals=False)
+    asyncio.run(serve(runner, host, port, state.lifecycle, settings.shutdown_delay_seconds, drain))
     log.info("ingest stopped")
     return 0

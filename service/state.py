@@ -9,7 +9,11 @@ from aiohttp import web
 from imagepipe.config import Settings
 from imagepipe.context import Limits
 from imagepipe.service.auth import Authenticator
+from imagepipe.service.budget import UploadBudget
 from imagepipe.service.metrics import IngestMetrics
+from imagepipe.service.ratelimit import RateLimiter
+from imagepipe.service.readiness import BackendCheck
+from imagepipe.service.shutdown import Lifecycle
 from imagepipe.service.store import JobStore
 from imagepipe.spec import PipelineSpec
 
@@ -21,6 +25,10 @@ class Ingest:
     limits: Limits
     auth: Authenticator
     metrics: IngestMetrics
+    budget: UploadBudget
+    limiter: RateLimiter
+    backend: BackendCheck
+    lifecycle: Lifecycle
     # Set once the backends are open (application startup).
     store: JobStore | None = None
 

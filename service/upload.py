@@ -1,5 +1,9 @@
 """Read an upload body, multipart (`file` and optional `pipeline` fields) or raw
-(an image Content-Type), never holding more than the byte cap in memory.
+(an image Content-Type), never holding more than the byte cap in memory, and
+every byte held charged to the upload budget (service/budget.py) first.
+
+`Expect: 100-continue` is answered here, once the upload is authenticated,
+within its key's rate and charged: until then the client has sent no body.
 
 The client's Content-Type only chooses the framing; what the bytes are is
 decided later by libmagic and the header probe.
@@ -14,6 +18,8 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from imagepipe.errors import BadRequest, EmptyUpload, TooLarge, UnsupportedFormat
+from imagepipe.service.budget import Charge
+from imagepipe.service.errors import ApiError
 
 CHUNK = 64 * 1024
 # Room for the multipart envelope (boundaries, part headers, small fields)
@@ -47,25 +53,43 @@ def check_declared_length(request: web.Request, cap: int) -> None:
         raise too_large(cap)
 
 
-async def read_upload(request: web.Request, cap: int) -> Upload:
+def check_expect(request: web.Request) -> None:
+    expect = request.headers.get("Expect")
+    if expect is not None and expect.strip().lower() != "100-continue":
+        raise ApiError(417, "bad_request", "only Expect: 100-continue is supported")
+
+
+async def _send_continue(request: web.Request) -> None:
+    if request.headers.get("Expect", "").strip().lower() == "100-continue":
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+
+async def read_upload(request: web.Request, cap: int, charge: Charge) -> Upload:
     check_declared_length(request, cap)
-    if is_multipart(request):
-        return await _read_multipart(request, cap)
-    if not request.content_type.startswith(RAW_TYPES):
+    if request.content_length:
+        # A multipart envelope (at most MULTIPART_ALLOWANCE) is left to the base.
+        await charge.cover(min(request.content_length, cap))
+    if not is_multipart(request) and not request.content_type.startswith(RAW_TYPES):
         raise UnsupportedFormat(
             "send multipart/form-data with a `file` field, or the image itself with an image/* Content-Type"
         )
-    data = await _read_capped(request.content.iter_chunked(CHUNK), cap)
+    await _send_continue(request)
+    if is_multipart(request):
+        return await _read_multipart(request, cap, charge)
+    data = await _read_capped(request.content.iter_chunked(CHUNK), cap, charge)
     if not data:
         raise EmptyUpload("the upload is empty")
     return Upload(data, None)
 
 
-async def _read_capped(chunks: AsyncIterator[bytes], cap: int) -> bytes:
+async def _read_capped(chunks: AsyncIterator[bytes], cap: int, charge: Charge | None = None) -> bytes:
     buffer = bytearray()
     async for chunk in chunks:
         if len(buffer) + len(chunk) > cap:
             raise too_large(cap)
+        if charge is not None:
+            # Undeclared (chunked) bodies, and decoded bytes beyond a declared length.
+            await charge.cover(len(buffer) + len(chunk))
         buffer += chunk
     return bytes(buffer)
 
@@ -76,17 +100,22 @@ async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
 
 
 async def _read_field(part: BodyPartReader) -> str:
+    if part.filename is not None:
+        raise BadRequest(f"form field {part.name!r} holds a file: the image goes in the form field 'file'")
     try:
         data = await _read_capped(_part_chunks(part), MAX_FIELD_BYTES)
     except TooLarge as exc:
-        raise BadRequest(f"form field {part.name!r} is longer than {MAX_FIELD_BYTES} bytes") from exc
+        raise BadRequest(
+            f"form field {part.name!r} is longer than {MAX_FIELD_BYTES} bytes "
+            "(the image goes in the form field 'file')"
+        ) from exc
     try:
         return data.decode()
     except UnicodeDecodeError as exc:
         raise BadRequest(f"form field {part.name!r} is not UTF-8 text") from exc
 
 
-async def _read_multipart(request: web.Request, cap: int) -> Upload:
+async def _read_multipart(request: web.Request, cap: int, charge: Charge) -> Upload:
     data: bytes | None = None
     pipeline: str | None = None
     try:
@@ -97,12 +126,14 @@ async def _read_multipart(request: web.Request, cap: int) -> Upload:
                 break
             if not isinstance(part, BodyPartReader):
                 raise BadRequest("nested multipart bodies are not accepted")
-            if part.name == "file" and data is None:
-                data = await _read_capped(_part_chunks(part), cap)
+            if part.name == "file" and data is not None:
+                raise BadRequest("one file per upload: the body has a second 'file' field")
+            if part.name == "file":
+                data = await _read_capped(_part_chunks(part), cap, charge)
             elif part.name == "pipeline" and pipeline is None:
                 pipeline = (await _read_field(part)).strip()
             else:
-                # Unknown or repeated fields are read (boundedly) and ignored.
+                # Unknown or repeated text fields are read (boundedly) and ignored.
                 await _read_field(part)
         else:
             raise BadRequest(f"too many form fields (at most {MAX_PARTS})")

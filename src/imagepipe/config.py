@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+
+from imagepipe.capacity import DEFAULT_SHUTDOWN_DELAY_SECONDS, budget_from_limit, container_memory_limit
 
 T = TypeVar("T")
 MB = 1024 * 1024
@@ -56,8 +58,18 @@ class Settings:
     upload_timeout_seconds: int = 60
     max_pixels: int = 200_000_000
     max_decoded_pixels: int = 50_000_000
-    # API key id → key; empty: no authentication (development).
-    api_keys: dict[str, str] = field(default_factory=dict)
+    # (key id, key) pairs, an id once per key it has; empty: no authentication (development).
+    api_keys: tuple[tuple[str, str], ...] = ()
+    # Bytes of uploads one ingest holds at once; None: from the container's memory limit.
+    upload_budget_bytes: int | None = None
+    # Each API key's share of one ingest: uploads per second (0: unlimited) and burst.
+    rate_limit_per_second: float = 10.0
+    rate_limit_burst: int = 20
+    # The ingest's background S3/SQS check behind /readyz.
+    backend_check_interval_seconds: float = 5.0
+    backend_check_timeout_seconds: float = 2.0
+    # Seconds a stopping ingest keeps accepting while it reports not ready.
+    shutdown_delay_seconds: int = DEFAULT_SHUTDOWN_DELAY_SECONDS
     cors_origins: tuple[str, ...] = ()
     worker_slots: int = 1
     visibility_timeout_seconds: int = 30
@@ -101,6 +113,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be an integer, 0 or more")
+    return value
+
+
 def _port(raw: str) -> int:
     value = int(raw)
     if not 1 <= value <= 65535:
@@ -117,14 +136,36 @@ def _choice(*choices: str) -> Callable[[str], str]:
     return parse
 
 
-def _api_keys(raw: str) -> dict[str, str]:
-    keys: dict[str, str] = {}
-    for pair in raw.split(","):
-        key_id, sep, key = pair.strip().partition(":")
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError("must be a number, 0 or more")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _api_keys(raw: str) -> tuple[tuple[str, str], ...]:
+    """`id:key,id:key`; an id may repeat (one entry per key: rotation with overlap)."""
+    pairs: list[tuple[str, str]] = []
+    for position, entry in enumerate(raw.split(","), start=1):
+        key_id, sep, key = entry.strip().partition(":")
         if not sep or not key_id or len(key) < 16:
-            raise ValueError("must be comma-separated id:key pairs with keys of 16+ characters")
-        keys[key_id] = key
-    return keys
+            raise ValueError(f"entry {position} is not id:key with a key of 16+ characters")
+        if (key_id, key) in pairs:
+            raise ValueError(f"entry {position} repeats the key of id {key_id!r}")
+        pairs.append((key_id, key))
+    return tuple(pairs)
+
+
+def _blank_api_keys(env: Mapping[str, str]) -> bool:
+    # Blank must not mean "no authentication": that would fail open.
+    return "IMAGEPIPE_API_KEYS" in env and not env["IMAGEPIPE_API_KEYS"].strip()
 
 
 def _existing_file(raw: str) -> Path:
@@ -169,7 +210,17 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_backends: bool =
         upload_timeout_seconds=r.get("IMAGEPIPE_UPLOAD_TIMEOUT_SECONDS", _positive_int, 60),
         max_pixels=r.get("IMAGEPIPE_MAX_PIXELS", _positive_int, 200_000_000),
         max_decoded_pixels=r.get("IMAGEPIPE_MAX_DECODED_PIXELS", _positive_int, 50_000_000),
-        api_keys=r.get("IMAGEPIPE_API_KEYS", _api_keys, {}, secret=True),
+        api_keys=r.get("IMAGEPIPE_API_KEYS", _api_keys, (), secret=True),
+        upload_budget_bytes=r.get("IMAGEPIPE_UPLOAD_BUDGET_BYTES", _positive_int, None),
+        rate_limit_per_second=r.get("IMAGEPIPE_RATE_LIMIT_PER_SECOND", _non_negative_float, 10.0),
+        rate_limit_burst=r.get("IMAGEPIPE_RATE_LIMIT_BURST", _positive_int, 20),
+        backend_check_interval_seconds=r.get(
+            "IMAGEPIPE_BACKEND_CHECK_INTERVAL_SECONDS", _positive_float, 5.0
+        ),
+        backend_check_timeout_seconds=r.get("IMAGEPIPE_BACKEND_CHECK_TIMEOUT_SECONDS", _positive_float, 2.0),
+        shutdown_delay_seconds=r.get(
+            "IMAGEPIPE_SHUTDOWN_DELAY_SECONDS", _non_negative_int, DEFAULT_SHUTDOWN_DELAY_SECONDS
+        ),
         cors_origins=r.get(
             "IMAGEPIPE_CORS_ORIGINS",
             lambda raw: tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip()),
@@ -186,6 +237,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_backends: bool =
     # Checked only: render workers read it themselves (steps.colour), in
     # processes that never see these settings.
     r.get("IMAGEPIPE_CMYK_PROFILE", _cmyk_profile, None)
+    if _blank_api_keys(env):
+        r.problems.append("IMAGEPIPE_API_KEYS: set but blank (unset it to turn authentication off)")
     if need_backends:
         if not settings.bucket:
             r.problems.append("IMAGEPIPE_BUCKET: required (the bucket for originals, status and variants)")
@@ -194,3 +247,23 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_backends: bool =
     if r.problems:
         raise ConfigError(r.problems)
     return settings
+
+
+def upload_budget(settings: Settings, limit: int | None = None) -> int:
+    """The ingest's upload budget: IMAGEPIPE_UPLOAD_BUDGET_BYTES, else what the
+    container's memory limit leaves (only the ingest needs one; other roles
+    may run in smaller containers)."""
+    cap = settings.max_upload_bytes
+    if settings.upload_budget_bytes is not None:
+        if settings.upload_budget_bytes < cap:
+            raise ConfigError(
+                [
+                    f"IMAGEPIPE_UPLOAD_BUDGET_BYTES={settings.upload_budget_bytes}: less than one maximum "
+                    f"upload (IMAGEPIPE_MAX_UPLOAD_BYTES={cap})"
+                ]
+            )
+        return settings.upload_budget_bytes
+    try:
+        return budget_from_limit(container_memory_limit() if limit is None else limit, cap)
+    except ValueError as exc:
+        raise ConfigError([f"IMAGEPIPE_UPLOAD_BUDGET_BYTES: unset, and {exc}"]) from exc

@@ -16,6 +16,8 @@ class ImagePipeError(Exception):
     status = 500
     # A permanent error cannot succeed on retry (a bad image); others may.
     permanent = True
+    # Seconds a client should wait before retrying (the Retry-After header); None: no advice.
+    retry_after: int | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -79,6 +81,30 @@ class OriginalMissing(ImagePipeError):
 
     code = "not_found"
     status = 404
+
+
+class Overloaded(ImagePipeError):
+    """The ingest's upload budget has no room (service/budget.py): retry shortly."""
+
+    code = "overloaded"
+    status = 503
+    permanent = False
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimited(ImagePipeError):
+    """One API key sent more than its share (service/ratelimit.py)."""
+
+    code = "rate_limited"
+    status = 429
+    permanent = False
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class DeadlineExceeded(ImagePipeError):

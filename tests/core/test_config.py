@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import ImageCms
 
-from imagepipe.config import ConfigError, load_settings
+from imagepipe.capacity import INGEST_BASE_BYTES, MIB
+from imagepipe.config import ConfigError, load_settings, upload_budget
 from imagepipe.steps.colour import DEFAULT_CMYK_PROFILE
 
 BACKENDS = {"IMAGEPIPE_BUCKET": "images", "IMAGEPIPE_QUEUE_NAME": "jobs"}
@@ -65,3 +66,62 @@ def test_cmyk_profile_must_be_a_readable_cmyk_icc_profile(tmp_path: Path) -> Non
         (problem,) = problems({"IMAGEPIPE_CMYK_PROFILE": path})
         assert problem.startswith(f"IMAGEPIPE_CMYK_PROFILE='{path}': "), problem
         assert message in problem, problem
+
+
+def test_an_api_key_id_may_hold_several_keys() -> None:
+    raw = "web:old-key-0123456789abcdef, web:new-key-0123456789abcdef,batch:batch-key-0123456789ab"
+    settings = load_settings({**BACKENDS, "IMAGEPIPE_API_KEYS": raw})
+    assert settings.api_keys == (
+        ("web", "old-key-0123456789abcdef"),
+        ("web", "new-key-0123456789abcdef"),
+        ("batch", "batch-key-0123456789ab"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("", "set but blank"),
+        ("   ", "set but blank"),
+        ("web:key-0123456789abcdef,web:key-0123456789abcdef", "entry 2 repeats the key of id 'web'"),
+        ("web:key-0123456789abcdef,,", "entry 2 is not id:key"),
+        ("web-key-0123456789abcdef", "entry 1 is not id:key"),
+        (":key-0123456789abcdef", "entry 1 is not id:key"),
+    ],
+)
+def test_bad_api_keys_fail_closed(raw: str, problem: str) -> None:
+    (found,) = problems({"IMAGEPIPE_API_KEYS": raw})
+    assert found.startswith("IMAGEPIPE_API_KEYS") and problem in found, found
+    assert "key-0123456789abcdef" not in found
+
+
+def test_upload_budget_is_explicit_or_from_the_memory_limit() -> None:
+    settings = load_settings({**BACKENDS, "IMAGEPIPE_UPLOAD_BUDGET_BYTES": str(64 * MIB)})
+    assert upload_budget(settings) == 64 * MIB
+    unset = load_settings(BACKENDS)
+    assert upload_budget(unset, limit=INGEST_BASE_BYTES + 100 * MIB) == 100 * MIB
+    with pytest.raises(ConfigError, match=r"IMAGEPIPE_UPLOAD_BUDGET_BYTES: unset, and a memory limit"):
+        upload_budget(unset, limit=INGEST_BASE_BYTES + MIB)
+    small = load_settings({**BACKENDS, "IMAGEPIPE_UPLOAD_BUDGET_BYTES": str(MIB)})
+    with pytest.raises(ConfigError, match=r"IMAGEPIPE_UPLOAD_BUDGET_BYTES=1048576: less than one maximum"):
+        upload_budget(small)
+
+
+def test_limits_and_timings_are_validated() -> None:
+    found = problems(
+        {
+            "IMAGEPIPE_RATE_LIMIT_PER_SECOND": "-1",
+            "IMAGEPIPE_RATE_LIMIT_BURST": "0",
+            "IMAGEPIPE_BACKEND_CHECK_INTERVAL_SECONDS": "0",
+            "IMAGEPIPE_BACKEND_CHECK_TIMEOUT_SECONDS": "nan",
+            "IMAGEPIPE_SHUTDOWN_DELAY_SECONDS": "-2",
+        }
+    )
+    assert [p.split("=")[0] for p in found] == [
+        "IMAGEPIPE_RATE_LIMIT_PER_SECOND",
+        "IMAGEPIPE_RATE_LIMIT_BURST",
+        "IMAGEPIPE_BACKEND_CHECK_INTERVAL_SECONDS",
+        "IMAGEPIPE_BACKEND_CHECK_TIMEOUT_SECONDS",
+        "IMAGEPIPE_SHUTDOWN_DELAY_SECONDS",
+    ]
+    assert load_settings({**BACKENDS, "IMAGEPIPE_RATE_LIMIT_PER_SECOND": "0"}).rate_limit_per_second == 0

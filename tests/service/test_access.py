@@ -19,7 +19,7 @@ def bearer(key_id: str) -> dict[str, str]:
 
 @pytest.fixture
 def authed(make_service: ServiceFactory) -> Served:
-    return make_service(api_keys=KEYS)
+    return make_service(api_keys=tuple(KEYS.items()))
 
 
 def test_auth_required_when_keys_are_set(authed: Served, images: dict[str, bytes]) -> None:

@@ -37,27 +37,40 @@ def assert_no_job_handed_out(r: requests.Response) -> None:
     assert "job_id" not in r.text and "Location" not in r.headers
 
 
+def readyz_once(service: Served, status: int, timeout: float = 30) -> requests.Response:
+    """Poll /readyz until it answers `status` (the background check runs on its own interval)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = requests.get(f"{service.url}/readyz", timeout=10)
+        if r.status_code == status or time.monotonic() > deadline:
+            assert r.status_code == status, r.text
+            return r
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize("mode", ["refuse", "reset", "stall"])
 def test_outage_then_recovery(
     make_service: Any, proxy: FaultProxy, settings: Settings, sqs: Any, images: dict[str, bytes], mode: str
 ) -> None:
     via = f"http://127.0.0.1:{proxy.port}"
-    service = make_service(s3_endpoint_url=via, sqs_endpoint_url=via, backend_timeout=1.5)
+    service = make_service(
+        s3_endpoint_url=via, sqs_endpoint_url=via, backend_timeout=1.5, backend_check_interval_seconds=0.2
+    )
     assert upload(service, images["jpeg"]).status_code == 202
 
     proxy.mode = mode
     started = time.monotonic()
     assert_no_job_handed_out(upload(service, images["png"]))
     assert time.monotonic() - started < 10
-    ready = requests.get(f"{service.url}/readyz", timeout=10)
-    assert ready.status_code == 503 and "Retry-After" in ready.headers
+    ready = readyz_once(service, 503)
+    assert "Retry-After" in ready.headers and ready.json()["error"]["code"] == "backend_unavailable"
     # Health is about the process only.
     assert requests.get(f"{service.url}/healthz", timeout=10).status_code == 200
 
     proxy.mode = "pass"
     r = upload(service, images["webp"])
     assert r.status_code == 202, r.text
-    assert requests.get(f"{service.url}/readyz", timeout=10).status_code == 200
+    readyz_once(service, 200)
     # Exactly the two accepted uploads are queued; the refused one left no message.
     messages = receive_all(sqs, settings.queue_url)
     assert len(messages) == 2

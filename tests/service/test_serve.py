@@ -3,6 +3,7 @@ under oversized uploads, and graceful shutdown on SIGTERM."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -38,6 +39,7 @@ def served(settings: Settings) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
         **backend_env(settings.s3_endpoint_url or ""),
         "IMAGEPIPE_QUEUE_URL": settings.queue_url,
         "IMAGEPIPE_SHUTDOWN_GRACE_SECONDS": "10",
+        "IMAGEPIPE_SHUTDOWN_DELAY_SECONDS": "1",
     }
     process = subprocess.Popen(
         [IMAGEPIPE, "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -98,6 +100,14 @@ def test_memory_stays_bounded_under_oversized_uploads(
     assert grown_mb < 24, f"peak RSS grew by {grown_mb:.0f} MB"
 
 
+def _connects(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
 def test_sigterm_finishes_in_flight_upload_then_exits(
     served: tuple[subprocess.Popen[bytes], str], images: dict[str, bytes]
 ) -> None:
@@ -112,10 +122,17 @@ def test_sigterm_finishes_in_flight_upload_then_exits(
         )
         time.sleep(0.3)
         process.send_signal(signal.SIGTERM)
-        time.sleep(0.5)
-        # No longer accepting new connections, still running the upload.
-        with pytest.raises(OSError):
-            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        # Not ready at once, but still accepting during the delay ...
+        ready = requests.get(f"{url}/readyz", timeout=10)
+        while ready.status_code == 200:  # the signal is handled between two requests
+            ready = requests.get(f"{url}/readyz", timeout=10)
+        assert (ready.status_code, ready.json()["error"]["code"]) == (503, "shutting_down")
+        assert ready.headers["Connection"] == "close"
+        # ... then no new connections, while the upload still runs.
+        deadline = time.monotonic() + 30
+        while _connects(port):
+            assert time.monotonic() < deadline, "still accepting connections 30 s after SIGTERM"
+            time.sleep(0.1)
         assert process.poll() is None
         sock.sendall(data[len(data) // 2 :])
         response = b""
@@ -128,3 +145,36 @@ def test_sigterm_finishes_in_flight_upload_then_exits(
     assert process.stderr is not None
     log = process.stderr.read().decode()
     assert '"message": "upload accepted"' in log and '"message": "ingest stopped"' in log
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n",
+        b"POST /v1/images HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\n",
+        b"POST /v1/images HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # a TLS hello on the plain port
+    ],
+    ids=["header", "two-lengths", "chunk-size", "tls"],
+)
+def test_malformed_http_gets_our_json_error_and_no_traceback(
+    served: tuple[subprocess.Popen[bytes], str], raw: bytes
+) -> None:
+    process, url = served
+    port = int(url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        sock.sendall(raw)
+        response = b""
+        while chunk := sock.recv(65536):
+            response += chunk
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert head.split(b" ", 2)[1] == b"400", response
+    assert b"application/json" in head
+    assert json.loads(body)["error"]["code"] == "bad_request"
+    assert b"malformed HTTP request" in body
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    assert process.stderr is not None
+    log = process.stderr.read().decode()
+    assert "Traceback" not in log and '"level": "error"' not in log.lower(), log[-2000:]
+    assert "malformed request refused" in log
