@@ -1,21 +1,31 @@
-"""Does the pipeline's bucket, queue and dead-letter queue (with a redrive
-policy to it) exist? With `provision`, create what is missing first (the
+"""Does the pipeline's bucket, queue and dead-letter queue exist, and do they
+keep the contract: queues as `queue_contract` needs them, variants servable
+(public-read or a CDN), originals refused to anonymous readers? With
+`provision`, create what is missing and add our configuration first (the
 same code as `imagepipe dev`). The operator uses its own AWS identity."""
 
 from __future__ import annotations
 
-import json
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from imagepipe.aws import open_clients
+from imagepipe.aws import open_anonymous_s3, open_clients
+from imagepipe.bucket_rules import effective_public_read, serving_problem
 from imagepipe.config import Settings
-from imagepipe.provision import ensure_bucket, ensure_queues
+from imagepipe.lifecycle import ORIGINALS_EXPIRY_DAYS
+from imagepipe.privacy import originals_problem
+from imagepipe.problems import Problem
+from imagepipe.provision import ensure_bucket, ensure_queues, http_status, is_created_by_us, queue_url
+from imagepipe.queue_contract import QueueFacts, QueueNeeds, contract_problems, queue_name
 
 from .imagepipeline import ImagePipeline
+
+# A refusal is retried with backoff: 15 s, 30 s, ... up to 10 minutes.
+RETRY_FIRST_SECONDS = 15.0
+RETRY_MAX_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -25,9 +35,16 @@ class BackendState:
     message: str
 
 
-def queue_name(queue: str) -> str:
-    """A queue name from a name or a URL (its last path segment)."""
-    return queue.rstrip("/").rsplit("/", 1)[-1]
+def retry_delay(retry: int) -> float:
+    """Seconds before the next attempt after `retry` failed ones (kopf counts from 0)."""
+    return float(min(RETRY_FIRST_SECONDS * 2 ** min(retry, 16), RETRY_MAX_SECONDS))
+
+
+def backend_state(problems: list[Problem]) -> BackendState:
+    """Ready when nothing is wrong; else the first problem's reason, every message."""
+    if not problems:
+        return BackendState(True, "BackendReady", "bucket, queue and dead-letter queue keep the contract")
+    return BackendState(False, problems[0].reason, "; ".join(p.message for p in problems))
 
 
 def settings_for(p: ImagePipeline) -> Settings:
@@ -42,52 +59,64 @@ def settings_for(p: ImagePipeline) -> Settings:
 
 
 async def check_backend(p: ImagePipeline) -> BackendState:
-    backend = p.backend
     try:
         async with AsyncExitStack() as stack:
-            s3, sqs = await open_clients(settings_for(p), stack)
-            if backend.provision:
-                await ensure_bucket(s3, backend.bucket, backend.region)
-                await ensure_queues(
-                    sqs,
-                    queue_name(backend.queue),
-                    queue_name(backend.dead_letter_queue),
-                    backend.max_receives,
-                    backend.visibility_timeout_seconds,
-                )
-            return await _inspect(p, s3, sqs)
+            settings = settings_for(p)
+            s3, sqs = await open_clients(settings, stack)
+            problems = await _provision(p, s3, sqs) if p.backend.provision else []
+            problems += await _inspect(p, s3, sqs, await open_anonymous_s3(settings, stack))
     except (ClientError, BotoCoreError, OSError) as exc:
         return BackendState(False, "BackendUnreachable", f"S3/SQS check failed: {exc}")
+    return backend_state(problems)
 
 
-async def _inspect(p: ImagePipeline, s3: Any, sqs: Any) -> BackendState:
+async def _provision(p: ImagePipeline, s3: Any, sqs: Any) -> list[Problem]:
+    backend = p.backend
+    report = await ensure_bucket(s3, backend.bucket, backend.region, backend.public_read)
+    await ensure_queues(
+        sqs,
+        queue_name(backend.queue),
+        queue_name(backend.dead_letter_queue),
+        backend.max_receives,
+        backend.visibility_timeout_seconds,
+    )
+    return list(report.problems)
+
+
+async def _inspect(p: ImagePipeline, s3: Any, sqs: Any, anonymous_s3: Any) -> list[Problem]:
     backend = p.backend
     try:
         await s3.head_bucket(Bucket=backend.bucket)
-    except ClientError:
-        return BackendState(False, "BucketMissing", f"bucket {backend.bucket!r} does not exist")
-    queue_url = await _queue_url(sqs, backend.queue)
-    dlq_url = await _queue_url(sqs, backend.dead_letter_queue)
-    if queue_url is None:
-        return BackendState(False, "QueueMissing", f"queue {backend.queue!r} does not exist")
-    if dlq_url is None:
-        message = f"queue {backend.dead_letter_queue!r} does not exist"
-        return BackendState(False, "DeadLetterQueueMissing", message)
-    attributes = await sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])
-    dlq = await sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
-    redrive = json.loads(attributes.get("Attributes", {}).get("RedrivePolicy", "{}"))
-    if redrive.get("deadLetterTargetArn") != dlq["Attributes"]["QueueArn"]:
-        message = f"queue {backend.queue!r} has no redrive policy to {backend.dead_letter_queue!r}"
-        return BackendState(False, "NoRedrivePolicy", message)
-    return BackendState(True, "BackendReady", "bucket, queue and dead-letter queue exist")
+    except ClientError as exc:
+        if http_status(exc) != 404:
+            raise
+        return [Problem("BucketMissing", f"bucket {backend.bucket!r} does not exist")]
+    queue = await queue_url(sqs, queue_name(backend.queue))
+    dlq = await queue_url(sqs, queue_name(backend.dead_letter_queue))
+    if queue is None:
+        return [Problem("QueueMissing", f"queue {backend.queue!r} does not exist")]
+    if dlq is None:
+        return [Problem("DeadLetterQueueMissing", f"queue {backend.dead_letter_queue!r} does not exist")]
+    needs = QueueNeeds(backend.visibility_timeout_seconds, ORIGINALS_EXPIRY_DAYS)
+    problems = contract_problems(await _queue_facts(p, sqs, queue, dlq), needs)
+    public_read = effective_public_read(backend.public_read, await is_created_by_us(s3, backend.bucket))
+    unservable = serving_problem(backend.bucket, public_read, p.public_url)
+    public = await originals_problem(s3, anonymous_s3, backend.bucket)
+    return problems + [found for found in (unservable, public) if found]
 
 
-async def _queue_url(sqs: Any, queue: str) -> str | None:
-    try:
-        url: str = (await sqs.get_queue_url(QueueName=queue_name(queue)))["QueueUrl"]
-    except ClientError:
-        return None
-    return url
+async def _queue_facts(p: ImagePipeline, sqs: Any, queue: str, dlq: str) -> QueueFacts:
+    names = ["RedrivePolicy", "VisibilityTimeout", "MessageRetentionPeriod", "QueueArn"]
+    attributes = (await sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=names))["Attributes"]
+    dead = (await sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=names))["Attributes"]
+    sources = await sqs.list_dead_letter_source_queues(QueueUrl=dlq)
+    return QueueFacts(
+        queue=p.backend.queue,
+        dead_letter_queue=p.backend.dead_letter_queue,
+        attributes=attributes,
+        dead_letter_attributes=dead,
+        dead_letter_sources=list(sources.get("queueUrls", [])),
+    )
 
 
 @dataclass(frozen=True)
@@ -122,7 +151,7 @@ async def read_queue_depth(p: ImagePipeline) -> QueueDepth:
 
 
 async def _attributes(sqs: Any, queue: str) -> list[int]:
-    url = queue if queue.startswith(("http://", "https://")) else await _queue_url(sqs, queue)
+    url = queue if queue.startswith(("http://", "https://")) else await queue_url(sqs, queue)
     if url is None:
         raise ClientError({"Error": {"Code": "QueueDoesNotExist", "Message": queue}}, "GetQueueUrl")
     response = await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=DEPTH_ATTRIBUTES)

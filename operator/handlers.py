@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import kopf
 
-from .backend import BackendState, QueueDepth, check_backend, read_queue_depth
+from .backend import BackendState, QueueDepth, check_backend, read_queue_depth, retry_delay
 from .builders import REPLICAS_OWNER_ANNOTATION
 from .children import build_children
 from .conditions import ready_status
@@ -91,6 +91,7 @@ async def reconcile(
     status: kopf.Status,
     patch: kopf.Patch,
     logger: logging.Logger | Any,
+    retry: int = 0,
 ) -> None:
     try:
         p = parse_imagepipeline(body)
@@ -116,7 +117,7 @@ async def reconcile(
     state = await runtime.check_backend(p)
     if not state.ready:
         _fail(runtime, body, status, patch, state.reason, state.message)
-        raise kopf.TemporaryError(state.message, delay=RETRY_BACKEND_SECONDS)
+        raise kopf.TemporaryError(state.message, delay=retry_delay(retry))
     patch.status.update(
         ready_status(status.get("conditions"), True, state.reason, state.message, p.generation)
     )
@@ -133,6 +134,7 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
         status: kopf.Status,
         patch: kopf.Patch,
         logger: logging.Logger | logging.LoggerAdapter[Any],
+        retry: int,
         **_: Any,
     ) -> None:
-        await reconcile(runtime, body, status, patch, logger)
+        await reconcile(runtime, body, status, patch, logger, retry)

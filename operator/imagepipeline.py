@@ -49,6 +49,7 @@ class Backend:
     credentials_secret: str | None  # Secret loaded as the pods' environment
     service_account_name: str | None  # None: the namespace's default account
     provision: bool  # create what is missing
+    public_read: bool | None  # a public-read policy on variants/*; None: only on a bucket we created
     max_receives: int
     visibility_timeout_seconds: int
 
@@ -222,6 +223,7 @@ def _backend(raw: dict[str, Any]) -> Backend:
         credentials_secret=raw.get("credentialsSecret"),
         service_account_name=raw.get("serviceAccountName"),
         provision=raw["provision"],
+        public_read=raw.get("publicRead"),
         max_receives=raw["maxReceives"],
         visibility_timeout_seconds=raw["visibilityTimeoutSeconds"],
     )

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
+from botocore import UNSIGNED
 
 from imagepipe.config import Settings
 
@@ -55,6 +56,16 @@ async def open_clients(settings: Settings, stack: AsyncExitStack) -> tuple[Any, 
         )
     )
     return s3, sqs
+
+
+async def open_anonymous_s3(settings: Settings, stack: AsyncExitStack) -> Any:
+    """An S3 client that signs nothing: what anyone on the internet can do."""
+    config = S3_CONFIG.merge(AioConfig(signature_version=UNSIGNED))
+    return await stack.enter_async_context(
+        get_session().create_client(
+            "s3", region_name=settings.region, endpoint_url=settings.s3_endpoint_url, config=config
+        )
+    )
 
 
 async def open_backends(settings: Settings, stack: AsyncExitStack) -> Backends:

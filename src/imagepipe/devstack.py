@@ -1,7 +1,9 @@
 """Run the whole pipeline on this machine: an S3+SQS endpoint on loopback
 (moto's server, from the `dev` extra), the bucket with its public-read policy
 on variants/*, the job queue with its dead-letter queue, the ingest API and a
-consumer. State lives in memory and is gone when it stops (Ctrl+C)."""
+consumer. State lives in memory and is gone when it stops (Ctrl+C). It refuses
+to start when provisioning reports a problem, such as originals readable
+without credentials."""
 
 from __future__ import annotations
 
@@ -18,12 +20,23 @@ from contextlib import AsyncExitStack
 from types import FrameType
 from typing import Any
 
+from imagepipe.aws import open_anonymous_s3
 from imagepipe.config import ConfigError, load_settings
+from imagepipe.privacy import originals_problem
+from imagepipe.problems import Problem
 from imagepipe.provision import Queues, ensure_bucket, ensure_queues
 
 # The endpoint is local and in memory: dummy credentials, never the user's real ones.
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "imagepipe-dev", "AWS_SECRET_ACCESS_KEY": "imagepipe-dev"}
 UNSET = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE")
+
+
+class BackendRefused(Exception):
+    """Provisioning found a problem the stack must not run with."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(f"{problem.reason}: {problem.message}")
+        self.problem = problem
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,7 +77,11 @@ def run(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             print(f"imagepipe dev: {exc}", file=sys.stderr)
             return 2
-        queues = asyncio.run(_provision(env))
+        try:
+            queues = asyncio.run(provision_backend(env))
+        except BackendRefused as exc:
+            print(f"imagepipe dev: {exc}", file=sys.stderr)
+            return 2
         env["IMAGEPIPE_QUEUE_URL"] = queues.queue_url
         return _run_roles(args, env, settings.variant_base_url(), queues)
     finally:
@@ -92,7 +109,9 @@ def _environment(args: argparse.Namespace, endpoint: str) -> dict[str, str]:
     return env
 
 
-async def _provision(env: dict[str, str]) -> Queues:
+async def provision_backend(env: dict[str, str]) -> Queues:
+    """The bucket and queues `env` names, created where missing; raises
+    BackendRefused on the first problem (originals public, a refused write)."""
     from aiobotocore.session import get_session
 
     settings = load_settings(env)
@@ -109,7 +128,11 @@ async def _provision(env: dict[str, str]) -> Queues:
         sqs = await stack.enter_async_context(
             session.create_client("sqs", endpoint_url=settings.sqs_endpoint_url, **client)
         )
-        await ensure_bucket(s3, settings.bucket, settings.region)
+        report = await ensure_bucket(s3, settings.bucket, settings.region)
+        public = await originals_problem(s3, await open_anonymous_s3(settings, stack), settings.bucket)
+        problems = [*report.problems, *([public] if public else [])]
+        if problems:
+            raise BackendRefused(problems[0])
         return await ensure_queues(
             sqs,
             settings.queue_name,

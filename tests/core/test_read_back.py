@@ -1,0 +1,41 @@
+"""Every configuration write is read back: a server that answers 200 and
+stores nothing, or 501, is reported as a problem, never a crash or a
+silent success."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+
+import pytest
+
+from imagepipe.aws import open_clients
+from imagepipe.config import Settings
+from imagepipe.provision import BucketReport, ensure_bucket
+from tests.support.fake_s3 import fake_s3
+
+
+def provision(endpoint: str) -> BucketReport:
+    async def go() -> BucketReport:
+        async with AsyncExitStack() as stack:
+            s3, _ = await open_clients(Settings(bucket="photos", s3_endpoint_url=endpoint), stack)
+            return await ensure_bucket(s3, "photos", "us-east-1", public_read=True)
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason", "named"),
+    [
+        ("forgetful", "ConfigurationNotStored", ["PutBucketLifecycleConfiguration", "PutBucketPolicy"]),
+        ("unimplemented", "ConfigurationUnsupported", ["GetBucketLifecycleConfiguration", "GetBucketPolicy"]),
+    ],
+)
+def test_unstored_and_unsupported_writes_are_reported(
+    aws_credentials: None, mode: str, reason: str, named: list[str]
+) -> None:
+    with fake_s3(mode) as endpoint:
+        report = provision(endpoint)
+    assert [p.reason for p in report.problems] == [reason, reason]
+    for problem, operation in zip(report.problems, named, strict=True):
+        assert operation in problem.message and "'photos'" in problem.message

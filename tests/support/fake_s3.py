@@ -1,0 +1,69 @@
+"""An S3 look-alike over HTTP for the failures real servers were seen to
+have: `forgetful` answers 200 to every configuration write and stores
+nothing; `unimplemented` answers 501 to configuration calls. Buckets exist,
+objects do not matter."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+# Configuration sub-resource → the error S3 gives when a bucket has none.
+ABSENT = {
+    "lifecycle": "NoSuchLifecycleConfiguration",
+    "policy": "NoSuchBucketPolicy",
+    "tagging": "NoSuchTagSet",
+    "publicAccessBlock": "NoSuchPublicAccessBlockConfiguration",
+}
+
+
+def handler_for(mode: str) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def _answer(self, status: int, code: str = "") -> None:
+            body = f"<Error><Code>{code}</Code><Message>{code}</Message></Error>".encode() if code else b""
+            self.send_response(status)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def _sub_resource(self) -> str | None:
+            query = urlsplit(self.path).query
+            return next((name for name in ABSENT if name in query.split("&")), None)
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            sub = self._sub_resource()
+            if sub is None:
+                self._answer(200)
+            elif mode == "unimplemented":
+                self._answer(501, "NotImplemented")
+            elif self.command == "GET":
+                self._answer(404, ABSENT[sub])
+            else:
+                self._answer(200 if self.command == "PUT" else 204)
+
+        do_GET = do_PUT = do_HEAD = do_DELETE = do_POST = _handle
+
+    return Handler
+
+
+@contextmanager
+def fake_s3(mode: str) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(mode))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
