@@ -9,7 +9,8 @@ import time
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
 
 
 @dataclass
@@ -29,7 +30,7 @@ class Liveness:
         return self.stalled_for() < self.stall_seconds
 
 
-def build_app(liveness: Liveness, registry: CollectorRegistry) -> web.Application:
+def build_app(liveness: Liveness, registry: Collector) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
         stalled = round(liveness.stalled_for(), 1)
         if liveness.healthy():

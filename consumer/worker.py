@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from imagepipe.aws import open_backends
 from imagepipe.config import Settings
+from imagepipe.exposition import exposed
 from imagepipe.spec import load_pipelines
 
 from .health import Liveness, build_app, serve
@@ -75,7 +76,7 @@ class Consumer:
             stack.callback(lambda: pool.close(abandon=self.abandoned))
             await pool.start()
             runner, self.metrics_port = await serve(
-                build_app(self.liveness, self.metrics.registry),
+                build_app(self.liveness, exposed(self.metrics.registry, self.settings.imagepipeline)),
                 self.options.metrics_host,
                 self.settings.metrics_port,
             )

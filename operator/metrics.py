@@ -2,7 +2,8 @@
 registry of their own, served on `IMAGEPIPE_METRICS_PORT` (9102) by aiohttp
 inside kopf's event loop.
 
-`pipeline` is `NAMESPACE/NAME` of the ImagePipeline: names repeat across
+`imagepipeline` is `NAMESPACE/NAME` of the ImagePipeline (the label the
+consumer and ingest pods it deploys carry too): names repeat across
 namespaces, and a `namespace` label would clash with the one Prometheus
 gives the operator pod's own series.
 """
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+
+from imagepipe.exposition import RESOURCE_LABEL
 
 from .backend import QueueDepth
 
@@ -32,34 +35,34 @@ class OperatorMetrics:
         self.queue = Gauge(
             "imagepipe_queue_messages",
             "Messages in the job queue by state",
-            ["pipeline", "state"],
+            [RESOURCE_LABEL, "state"],
             registry=r,
         )
         self.dlq = Gauge(
-            "imagepipe_dlq_messages", "Messages in the dead-letter queue", ["pipeline"], registry=r
+            "imagepipe_dlq_messages", "Messages in the dead-letter queue", [RESOURCE_LABEL], registry=r
         )
         self.desired = Gauge(
             "imagepipe_autoscaler_desired_replicas",
             "Consumer replicas the autoscaler decided, and why",
-            ["pipeline", "reason"],
+            [RESOURCE_LABEL, "reason"],
             registry=r,
         )
         self.service_time = Gauge(
             "imagepipe_autoscaler_service_time_seconds",
             "Smoothed per-image service time the autoscaler used",
-            ["pipeline"],
+            [RESOURCE_LABEL],
             registry=r,
         )
         self.arrival_rate = Gauge(
             "imagepipe_autoscaler_arrival_rate",
             "Smoothed job arrivals per second the autoscaler used",
-            ["pipeline"],
+            [RESOURCE_LABEL],
             registry=r,
         )
         self.reconcile_errors = Counter(
             "imagepipe_operator_reconcile_errors",
             "Failed reconciliations and autoscaler loops, by reason",
-            ["pipeline", "reason"],
+            [RESOURCE_LABEL, "reason"],
             registry=r,
         )
 

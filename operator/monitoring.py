@@ -4,17 +4,20 @@ workbook (page: 1h&5m > 14.4 or 6h&30m > 6; ticket: 1d&2h > 3 or 3d&6h > 1).
 
 SLI = jobs completed within the objective / all finished jobs; failed jobs
 (`imagepipe_jobs_total{outcome="failed"}`) count as bad. The consumers'
-series are selected by namespace and pod name (`NAME-consumer-…`).
+series are selected by their `imagepipeline="NAMESPACE/NAME"` label (the
+operator sets IMAGEPIPE_IMAGEPIPELINE on the pods), and the rules carry it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from imagepipe.exposition import RESOURCE_LABEL
+from imagepipe.slo import ERROR_RATIO_RECORD, SLO_WINDOWS
+
 from .builders import Manifest, labels
 from .imagepipeline import ImagePipeline
 
-WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 # (severity, long window, short window, burn-rate factor)
 BURN_ALERTS = (
     ("page", "1h", "5m", 14.4),
@@ -22,7 +25,6 @@ BURN_ALERTS = (
     ("ticket", "1d", "2h", 3.0),
     ("ticket", "3d", "6h", 1.0),
 )
-ERROR_RATIO = "imagepipe:slo_errors:ratio_rate{window}"
 
 
 def le_matcher(objective: float) -> str:
@@ -33,7 +35,7 @@ def le_matcher(objective: float) -> str:
 
 
 def series_selector(p: ImagePipeline) -> str:
-    return f'namespace="{p.namespace}",pod=~"{p.child("consumer")}-.*"'
+    return f'{RESOURCE_LABEL}="{p.key}"'
 
 
 def error_ratio_expr(p: ImagePipeline, window: str) -> str:
@@ -46,23 +48,27 @@ def error_ratio_expr(p: ImagePipeline, window: str) -> str:
 
 
 def rule_labels(p: ImagePipeline) -> dict[str, str]:
-    return {"namespace": p.namespace, "imagepipe_pipeline": p.name}
+    return {"namespace": p.namespace, RESOURCE_LABEL: p.key}
 
 
 def recording_rules(p: ImagePipeline) -> list[dict[str, Any]]:
     return [
-        {"record": ERROR_RATIO.format(window=w), "expr": error_ratio_expr(p, w), "labels": rule_labels(p)}
-        for w in WINDOWS
+        {
+            "record": ERROR_RATIO_RECORD.format(window=w),
+            "expr": error_ratio_expr(p, w),
+            "labels": rule_labels(p),
+        }
+        for w in SLO_WINDOWS
     ]
 
 
 def _burn_condition(p: ImagePipeline, long: str, short: str, factor: float) -> str:
     budget = 1 - p.slo.target
     threshold = f"({factor} * {budget:.6g})"
-    match = f'{{namespace="{p.namespace}",imagepipe_pipeline="{p.name}"}}'
+    match = f"{{{series_selector(p)}}}"
     return (
-        f"({ERROR_RATIO.format(window=long)}{match} > {threshold}"
-        f" and {ERROR_RATIO.format(window=short)}{match} > {threshold})"
+        f"({ERROR_RATIO_RECORD.format(window=long)}{match} > {threshold}"
+        f" and {ERROR_RATIO_RECORD.format(window=short)}{match} > {threshold})"
     )
 
 

@@ -47,6 +47,7 @@ def common_env(p: ImagePipeline) -> list[dict[str, Any]]:
         _env("IMAGEPIPE_OBJECTIVE_SECONDS", p.slo.latency_seconds),
         _env("IMAGEPIPE_LOG_LEVEL", p.log_level),
         _env("IMAGEPIPE_LOG_FORMAT", "json"),
+        _env("IMAGEPIPE_IMAGEPIPELINE", p.key),
     ]
     if backend.endpoint_url:
         env.append(_env("IMAGEPIPE_AWS_ENDPOINT_URL", backend.endpoint_url))

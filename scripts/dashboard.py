@@ -4,13 +4,12 @@
     python scripts/dashboard.py            # rewrite the JSON
     python scripts/dashboard.py --check    # exit 1 if the JSON is not what this script makes
 
-One dashboard per ImagePipeline, chosen by the `pipeline` variable: the
-operator's `pipeline` label, "NAMESPACE/NAME". Hidden variables split it, so
-that consumer and ingest series (pods NAME-consumer-*, NAME-ingest-* in
-NAMESPACE), the operator's per-pipeline SLO recording rules
-(`imagepipe:slo_errors:ratio_rate*{namespace, imagepipe_pipeline}`) and
-kube-state-metrics' Deployment series can be selected too. Every metric name
-used here is checked by tests/chart against what the roles export.
+One dashboard per ImagePipeline, chosen by the `imagepipeline` variable: the
+`imagepipeline="NAMESPACE/NAME"` label that the operator's series, the
+consumer and ingest pods' series and the per-pipeline SLO recording rules all
+carry. Hidden variables split it, so that kube-state-metrics' Deployment
+series (which know only namespace and name) can be selected too. Every metric
+name used here is checked by tests/chart against what the roles export.
 """
 
 from __future__ import annotations
@@ -21,15 +20,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from imagepipe.exposition import RESOURCE_LABEL
+from imagepipe.slo import ERROR_RATIO_RECORD, LATENCY_BUCKETS, SLO_WINDOWS
+
 OUTPUT = Path(__file__).resolve().parent.parent / "charts" / "imagepipe" / "files" / "dashboard.json"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
-LATENCY_BUCKETS = ("0.5", "1", "2.5", "5", "10", "15", "20", "25", "30", "40", "60", "120", "300")
-SLO_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
-
-CONSUMER = 'namespace="$namespace", pod=~"$name-consumer-.+"'
-INGEST = 'namespace="$namespace", pod=~"$name-ingest-.+"'
-OPERATOR = 'pipeline="$pipeline"'
-SLO = 'namespace="$namespace", imagepipe_pipeline="$name"'
+# Every role's series of this ImagePipeline (each metric name belongs to one role).
+THIS = f'{RESOURCE_LABEL}="${RESOURCE_LABEL}"'
+CONSUMER = INGEST = OPERATOR = SLO = THIS
 RATE = "$__rate_interval"
 
 Panel = dict[str, Any]
@@ -138,7 +136,7 @@ def slo_row(layout: Layout) -> None:
             "SLO compliance",
             "Jobs completed within the objective over all finished jobs (failed ones are bad), "
             "from the operator's recording rules.",
-            [(f"1 - imagepipe:slo_errors:ratio_rate{w}{{{SLO}}}", w) for w in ("1h", "1d", "3d")],
+            [(f"1 - {ERROR_RATIO_RECORD.format(window=w)}{{{SLO}}}", w) for w in ("1h", "1d", "3d")],
             unit="percentunit",
             thresholds=[("red", None), ("orange", 0.99), ("green", 0.999)],
             reduceOptions={"calcs": ["lastNotNull"]},
@@ -152,7 +150,7 @@ def slo_row(layout: Layout) -> None:
             "Error budget left (3d)",
             "1 - errors / budget over the longest recorded window (3 days); "
             "target from the `target` variable.",
-            [(f"1 - imagepipe:slo_errors:ratio_rate3d{{{SLO}}} / {budget}", "budget left")],
+            [(f"1 - {ERROR_RATIO_RECORD.format(window='3d')}{{{SLO}}} / {budget}", "budget left")],
             unit="percentunit",
             thresholds=[("red", None), ("orange", 0.25), ("green", 0.5)],
             reduceOptions={"calcs": ["lastNotNull"]},
@@ -167,7 +165,7 @@ def slo_row(layout: Layout) -> None:
             "Burn rates",
             "Error ratio / error budget per window; the operator pages at 14.4 (1h & 5m) and 6 (6h & 30m), "
             "tickets at 3 (1d & 2h) and 1 (3d & 6h).",
-            [(f"imagepipe:slo_errors:ratio_rate{w}{{{SLO}}} / {budget}", w) for w in SLO_WINDOWS],
+            [(f"{ERROR_RATIO_RECORD.format(window=w)}{{{SLO}}} / {budget}", w) for w in SLO_WINDOWS],
             unit="short",
             thresholds=[("green", None), ("orange", 6), ("red", 14.4)],
         ),
@@ -437,8 +435,8 @@ def custom_variable(name: str, label: str, values: tuple[str, ...], current: str
 
 
 def variables() -> list[dict[str, Any]]:
-    pipelines = "label_values(imagepipe_queue_messages, pipeline)"
-    this = 'label_values(imagepipe_queue_messages{pipeline="$pipeline"}, pipeline)'
+    pipelines = f"label_values(imagepipe_queue_messages, {RESOURCE_LABEL})"
+    this = f"label_values(imagepipe_queue_messages{{{THIS}}}, {RESOURCE_LABEL})"
     return [
         {
             "name": "datasource",
@@ -448,10 +446,10 @@ def variables() -> list[dict[str, Any]]:
             "hide": 0,
             "current": {},
         },
-        query_variable("pipeline", "ImagePipeline", pipelines),
+        query_variable(RESOURCE_LABEL, "ImagePipeline", pipelines),
         query_variable("namespace", "namespace", this, regex=r"/^([^\/]+)\/.*$/", hide=2),
         query_variable("name", "name", this, regex=r"/^[^\/]+\/(.+)$/", hide=2),
-        custom_variable("objective", "objective (s)", LATENCY_BUCKETS, "30"),
+        custom_variable("objective", "objective (s)", tuple(f"{b:g}" for b in LATENCY_BUCKETS), "30"),
         custom_variable("target", "SLO target", ("0.9", "0.95", "0.99", "0.995", "0.999", "0.9999"), "0.99"),
     ]
 

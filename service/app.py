@@ -43,7 +43,7 @@ def create_app(
         pipelines=pipelines if pipelines is not None else load_pipelines(settings.pipelines_file),
         limits=Limits(max_pixels=settings.max_pixels, max_decoded_pixels=settings.max_decoded_pixels),
         auth=Authenticator(settings.api_keys),
-        metrics=IngestMetrics(registry),
+        metrics=IngestMetrics(registry, settings.imagepipeline),
         budget=UploadBudget(upload_budget(settings)),
         limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
         backend=BackendCheck(settings.backend_check_interval_seconds, settings.backend_check_timeout_seconds),

@@ -9,6 +9,7 @@ from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from imagepipe.errors import IMAGE_ERROR_CODES
+from imagepipe.exposition import exposed
 
 MB = 1024 * 1024
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -44,8 +45,9 @@ UPLOAD_STATUSES = ("200", "202", "400", "401", "408", "409", "413", "415", "422"
 
 
 class IngestMetrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, resource: str = "") -> None:
         self.registry = registry or CollectorRegistry()
+        self.resource = resource  # NAMESPACE/NAME of the ImagePipeline; "" when none
         self.requests = Counter(
             "imagepipe_http_requests_total",
             "HTTP requests answered, by route template, method and status.",
@@ -76,7 +78,7 @@ class IngestMetrics:
             self.requests.labels("/v1/images", "POST", status)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(exposed(self.registry, self.resource))
 
 
 def route_label(request: web.Request) -> str:

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 from imagepipe.capacity import DEFAULT_SHUTDOWN_DELAY_SECONDS, budget_from_limit, container_memory_limit
+from imagepipe.context import Limits
 
 T = TypeVar("T")
 MB = 1024 * 1024
+_LIMITS = Limits()
+_RESOURCE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z]([-a-z0-9]*[a-z0-9])?$")
 
 
 class ConfigError(Exception):
@@ -56,8 +60,8 @@ class Settings:
     max_upload_bytes: int = 10 * MB
     # Seconds a client has to send its whole upload.
     upload_timeout_seconds: int = 60
-    max_pixels: int = 200_000_000
-    max_decoded_pixels: int = 50_000_000
+    max_pixels: int = _LIMITS.max_pixels
+    max_decoded_pixels: int = _LIMITS.max_decoded_pixels
     # (key id, key) pairs, an id once per key it has; empty: no authentication (development).
     api_keys: tuple[tuple[str, str], ...] = ()
     # Bytes of uploads one ingest holds at once; None: from the container's memory limit.
@@ -79,6 +83,9 @@ class Settings:
     objective_seconds: float = 30.0
     log_level: str = "info"
     log_format: str = "json"
+    # NAMESPACE/NAME of the ImagePipeline that deployed this pod (the operator
+    # sets it): the `imagepipeline` label of every exported series; empty: none.
+    imagepipeline: str = ""
 
     def variant_base_url(self) -> str:
         if self.public_url:
@@ -183,6 +190,12 @@ def _cmyk_profile(raw: str) -> Path:
     return Path(raw)
 
 
+def _resource(raw: str) -> str:
+    if not _RESOURCE.match(raw):
+        raise ValueError("must be NAMESPACE/NAME of an ImagePipeline (lowercase, one '/')")
+    return raw
+
+
 def _url(raw: str) -> str:
     if not raw.startswith(("http://", "https://")):
         raise ValueError("must be an http:// or https:// URL")
@@ -208,8 +221,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_backends: bool =
         metrics_port=r.get("IMAGEPIPE_METRICS_PORT", _port, 9102),
         max_upload_bytes=r.get("IMAGEPIPE_MAX_UPLOAD_BYTES", _positive_int, 10 * MB),
         upload_timeout_seconds=r.get("IMAGEPIPE_UPLOAD_TIMEOUT_SECONDS", _positive_int, 60),
-        max_pixels=r.get("IMAGEPIPE_MAX_PIXELS", _positive_int, 200_000_000),
-        max_decoded_pixels=r.get("IMAGEPIPE_MAX_DECODED_PIXELS", _positive_int, 50_000_000),
+        max_pixels=r.get("IMAGEPIPE_MAX_PIXELS", _positive_int, _LIMITS.max_pixels),
+        max_decoded_pixels=r.get("IMAGEPIPE_MAX_DECODED_PIXELS", _positive_int, _LIMITS.max_decoded_pixels),
         api_keys=r.get("IMAGEPIPE_API_KEYS", _api_keys, (), secret=True),
         upload_budget_bytes=r.get("IMAGEPIPE_UPLOAD_BUDGET_BYTES", _positive_int, None),
         rate_limit_per_second=r.get("IMAGEPIPE_RATE_LIMIT_PER_SECOND", _non_negative_float, 10.0),
@@ -233,6 +246,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_backends: bool =
         objective_seconds=r.get("IMAGEPIPE_OBJECTIVE_SECONDS", float, 30.0),
         log_level=r.get("IMAGEPIPE_LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info"),
         log_format=r.get("IMAGEPIPE_LOG_FORMAT", _choice("json", "text"), "json"),
+        imagepipeline=r.get("IMAGEPIPE_IMAGEPIPELINE", _resource, ""),
     )
     # Checked only: render workers read it themselves (steps.colour), in
     # processes that never see these settings.

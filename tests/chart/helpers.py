@@ -13,6 +13,9 @@ import helm_python
 import yaml
 from prometheus_client import CollectorRegistry
 
+from imagepipe.exposition import RESOURCE_LABEL
+from imagepipe.slo import ERROR_RATIO_RECORD, SLO_WINDOWS
+
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "imagepipe"
 ALERTS = CHART / "files" / "alerts.yaml"
@@ -137,7 +140,8 @@ def role_registries() -> list[CollectorRegistry]:
 
 
 def exported_series() -> dict[str, frozenset[str]]:
-    """Every series name the roles export → the label names its samples carry."""
+    """Every series name the roles export → the label names its samples carry
+    (each role adds `imagepipeline` to every series when the operator deployed it)."""
     series: dict[str, frozenset[str]] = {}
     for registry in role_registries():
         for collector in list(registry._collector_to_names):
@@ -146,15 +150,13 @@ def exported_series() -> dict[str, frozenset[str]]:
             for family in (describe() if describe else None) or collector.collect():
                 for suffix in SUFFIXES[family.type]:
                     extra = {"le"} if suffix == "_bucket" else set()
-                    series[family.name + suffix] = labels | extra
+                    series[family.name + suffix] = labels | extra | {RESOURCE_LABEL}
     return series
 
 
 def recording_rules() -> set[str]:
     """Recording rules that exist: the operator's per-pipeline SLI and the chart's own."""
-    from imagepipe.operator.monitoring import ERROR_RATIO, WINDOWS
-
-    names = {ERROR_RATIO.format(window=w) for w in WINDOWS}
+    names = {ERROR_RATIO_RECORD.format(window=w) for w in SLO_WINDOWS}
     for group in yaml.safe_load(ALERTS.read_text())["groups"]:
         names.update(rule["record"] for rule in group["rules"] if "record" in rule)
     return names

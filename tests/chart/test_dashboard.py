@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
+from imagepipe.slo import ERROR_RATIO_RECORD, SLO_WINDOWS
+
 from .helpers import (
     ALERTS,
     DASHBOARD,
@@ -97,11 +99,14 @@ def test_dashboard_is_a_valid_model(dashboard: dict[str, Any]) -> None:
 
 def test_pipeline_variable_and_every_used_variable_exist(dashboard: dict[str, Any]) -> None:
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
-    assert variables["pipeline"]["type"] == "query"
-    assert "pipeline" in variables["pipeline"]["query"]["query"]
+    assert variables["imagepipeline"]["type"] == "query"
+    assert (
+        variables["imagepipeline"]["query"]["query"]
+        == "label_values(imagepipe_queue_messages, imagepipeline)"
+    )
     used = {name for expr in dashboard_exprs(dashboard) for name in re.findall(r"\$(\w+)", expr)}
     assert used - {"__rate_interval"} <= set(variables), used
-    # The hidden variables split "NAMESPACE/NAME" as the operator's pipeline label has it.
+    # The hidden variables split "NAMESPACE/NAME" as the imagepipeline label has it.
     for name, sample, want in (("namespace", "media/photos", "media"), ("name", "media/photos", "photos")):
         regex = variables[name]["regex"].strip("/").replace("\\/", "/")
         match = re.match(regex, sample)
@@ -127,7 +132,7 @@ def test_metric_names_the_roles_export_are_collected() -> None:
         "imagepipe_operator_reconcile_errors_total",
     ):
         assert name in series, name
-    assert series["imagepipe_jobs_total"] == {"pipeline", "outcome", "code"}
+    assert series["imagepipe_jobs_total"] == {"imagepipeline", "pipeline", "outcome", "code"}
 
 
 def test_metric_extraction() -> None:
@@ -153,3 +158,17 @@ def test_every_series_read_exists(source: str, dashboard: dict[str, Any]) -> Non
             if name in exported:
                 unknown = labels - exported[name] - TARGET_LABELS
                 assert not unknown, f"{name} has no label {unknown} (in {expr!r})"
+
+
+def test_every_pipeline_series_is_joined_on_the_imagepipeline_label(dashboard: dict[str, Any]) -> None:
+    """The roles' series, the operator's and the SLO rules are all selected by
+    `imagepipeline`; only kube-state-metrics' series go by namespace and name."""
+    exported = exported_series()
+    per_pipeline = set(exported) | {ERROR_RATIO_RECORD.format(window=w) for w in SLO_WINDOWS}
+    selected = 0
+    for expr in dashboard_exprs(dashboard):
+        for name, labels in matched_labels(expr).items():
+            if name in per_pipeline:
+                assert "imagepipeline" in labels, f"{name} not selected by imagepipeline in {expr!r}"
+                selected += 1
+    assert selected > 20

@@ -193,11 +193,13 @@ def test_backlog_scales_the_consumers_up(
         assert status["autoscaler"]["backlog"] == BACKLOG and status["autoscaler"]["history"]
 
         text = scrape(metrics_port)
-        assert f'imagepipe_queue_messages{{pipeline="default/photos",state="visible"}} {BACKLOG}.0' in text
-        assert 'imagepipe_dlq_messages{pipeline="default/photos"} 0.0' in text
-        assert 'imagepipe_autoscaler_desired_replicas{pipeline="default/photos",reason=' in text
-        assert 'imagepipe_autoscaler_service_time_seconds{pipeline="default/photos"}' in text
-        assert 'imagepipe_autoscaler_arrival_rate{pipeline="default/photos"}' in text
+        assert (
+            f'imagepipe_queue_messages{{imagepipeline="default/photos",state="visible"}} {BACKLOG}.0' in text
+        )
+        assert 'imagepipe_dlq_messages{imagepipeline="default/photos"} 0.0' in text
+        assert 'imagepipe_autoscaler_desired_replicas{imagepipeline="default/photos",reason=' in text
+        assert 'imagepipe_autoscaler_service_time_seconds{imagepipeline="default/photos"}' in text
+        assert 'imagepipe_autoscaler_arrival_rate{imagepipeline="default/photos"}' in text
         pipeline_object = api.call("GET", f"{PIPELINES}/photos")
         assert not pipeline_object["metadata"].get("finalizers")
         events = api.call("GET", "/api/v1/namespaces/default/events") or {}
@@ -239,7 +241,9 @@ def test_invalid_spec_counts_a_reconcile_error(api: ApiServer, minimal: dict[str
     with runner(api, metrics_port):
         api.call("POST", PIPELINES, minimal)
         # (kmock replays the object after the LIST: the handler may fail twice)
-        line = re.compile(r'reconcile_errors_total\{pipeline="default/photos",reason="InvalidSpec"\} [1-9]')
+        line = re.compile(
+            r'reconcile_errors_total\{imagepipeline="default/photos",reason="InvalidSpec"\} [1-9]'
+        )
         eventually(lambda: line.search(scrape(metrics_port)))
 
 

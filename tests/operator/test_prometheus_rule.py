@@ -43,11 +43,20 @@ def test_check_rules(full: dict[str, Any], tmp_path: Path) -> None:
 
 
 def series(body: dict[str, Any], slow_per_minute: int) -> list[dict[str, str]]:
-    """Six good hours, then one hour with `slow_per_minute` of 600 jobs a minute over the objective."""
-    pod = f'namespace="default",pod="{body["metadata"]["name"]}-consumer-7d9f-x2",pipeline="default"'
+    """Six good hours, then one hour with `slow_per_minute` of 600 jobs a minute over the objective;
+    meanwhile another ImagePipeline's consumer (same namespace, same variant list) misses every job."""
+    name = body["metadata"]["name"]
+    pod = (
+        f'namespace="default",pod="{name}-consumer-7d9f-x2",imagepipeline="default/{name}",pipeline="default"'
+    )
+    other = (
+        'namespace="default",pod="other-consumer-5c4b-q7",imagepipeline="default/other",pipeline="default"'
+    )
     good_last = GOOD_PER_MINUTE * 360
     good_after = GOOD_PER_MINUTE - slow_per_minute
     return [
+        {"series": f'imagepipe_job_latency_seconds_bucket{{{other},le="30.0"}}', "values": "0x420"},
+        {"series": f"imagepipe_job_latency_seconds_count{{{other}}}", "values": f"0+{GOOD_PER_MINUTE}x420"},
         {
             "series": f'imagepipe_job_latency_seconds_bucket{{{pod},le="30.0"}}',
             "values": f"0+{GOOD_PER_MINUTE}x360 {good_last + good_after}+{good_after}x59",

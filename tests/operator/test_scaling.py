@@ -134,7 +134,7 @@ def test_ready_targets_only_ready_pods_of_this_pipeline() -> None:
 
 def test_prometheus_queries_and_results(minimal: dict[str, Any]) -> None:
     queries = prometheus_queries(parse_imagepipeline(minimal), 60)
-    assert 'pod=~"photos-consumer-.*"' in queries["finished"] and "[60s]" in queries["finished"]
+    assert 'imagepipeline="default/photos"' in queries["finished"] and "[60s]" in queries["finished"]
     assert 'stage="download"' in queries["started"] and "by (le)" in queries["latency"]
     results = {
         "finished": [{"metric": {}, "value": [0, "30"]}],
@@ -155,12 +155,15 @@ def test_operator_metrics_keep_one_reason_series() -> None:
     metrics.record_decision("default/photos", 2, "stabilising", 0.25, 4.0)
     metrics.record_error("default/photos", "InvalidSpec")
     text = generate_latest(metrics.registry).decode()
-    assert 'imagepipe_queue_messages{pipeline="default/photos",state="in_flight"} 4.0' in text
-    assert 'imagepipe_dlq_messages{pipeline="default/photos"} 3.0' in text
-    assert 'imagepipe_autoscaler_desired_replicas{pipeline="default/photos",reason="stabilising"} 2.0' in text
+    assert 'imagepipe_queue_messages{imagepipeline="default/photos",state="in_flight"} 4.0' in text
+    assert 'imagepipe_dlq_messages{imagepipeline="default/photos"} 3.0' in text
+    assert (
+        'imagepipe_autoscaler_desired_replicas{imagepipeline="default/photos",reason="stabilising"} 2.0'
+        in text
+    )
     assert 'reason="backlog"' not in text
     assert (
-        'imagepipe_operator_reconcile_errors_total{pipeline="default/photos",reason="InvalidSpec"} 1.0'
+        'imagepipe_operator_reconcile_errors_total{imagepipeline="default/photos",reason="InvalidSpec"} 1.0'
         in text
     )
     metrics.forget("default/photos")
