@@ -63,7 +63,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from imagepipe.operator.handlers import OperatorRuntime
 from imagepipe.operator.imagepipeline import parse_imagepipeline
 from imagepipe.operator.metrics import MetricsServer, OperatorMetrics
-from imagepipe.operator.monitoring import WINDOWS, rule_groups
+from imagepipe.operator.monitoring import rule_groups
+from imagepipe.slo import ERROR_RATIO_RECORD, SLO_WINDOWS
 from tests.chart.helpers import VALUES_ALL, by_kind, documents, load_values, render
 from tests.operator.apiserver import PIPELINES, ApiServer, operator_runner
 from tests.support.backend import free_port
@@ -72,7 +73,7 @@ pytestmark = pytest.mark.system
 
 T = TypeVar("T")
 NAMESPACE, NAME = "default", "photos"
-PIPELINE_LABEL = f"{NAMESPACE}/{NAME}"  # the operator's and the installation rules' `pipeline`
+PIPELINE_LABEL = f"{NAMESPACE}/{NAME}"  # the `imagepipeline` label of every series about it
 SLO_TARGET = 0.9
 BUCKET, QUEUE = "imagepipe-dev", "imagepipe-dev-jobs"
 # What a Deployment's pods are called in a cluster: NAME-consumer-<template hash>-<suffix>.
@@ -373,7 +374,14 @@ def test_prometheus_evaluates_the_rules_on_a_live_stack(
     try:
         assert api.ready.wait(10)
         with (
-            started(dev, tmp_path / "dev.log", tmp_path, grace=15, IMAGEPIPE_SHUTDOWN_GRACE_SECONDS="2"),
+            started(
+                dev,
+                tmp_path / "dev.log",
+                tmp_path,
+                grace=15,
+                IMAGEPIPE_SHUTDOWN_GRACE_SECONDS="2",
+                IMAGEPIPE_IMAGEPIPELINE=PIPELINE_LABEL,  # as the operator sets it on the pods
+            ),
             started(prometheus_args, tmp_path / "prometheus.log", tmp_path, grace=10),
             operator_metrics_server(runtime.metrics, ports["operator"]),
             operator_runner(api, runtime, autoscale_interval=1.0, namespace=NAMESPACE) as operator,
@@ -474,8 +482,8 @@ def scraped(prom: Prometheus, counts: dict[str, float]) -> bool:
 
 
 def sli_values(prom: Prometheus) -> dict[str, float | None]:
-    match = f'{{namespace="{NAMESPACE}",imagepipe_pipeline="{NAME}"}}'
-    return {w: prom.value(f"imagepipe:slo_errors:ratio_rate{w}{match}") for w in WINDOWS}
+    match = f'{{imagepipeline="{PIPELINE_LABEL}"}}'
+    return {w: prom.value(f"{ERROR_RATIO_RECORD.format(window=w)}{match}") for w in SLO_WINDOWS}
 
 
 def check_slo_rules(prom: Prometheus, expected_error: float) -> None:
@@ -499,12 +507,12 @@ def check_slo_rules(prom: Prometheus, expected_error: float) -> None:
 
 
 def check_installation_rules(prom: Prometheus, finished: int, accepted: int) -> None:
-    pipeline = f'{{pipeline="{PIPELINE_LABEL}"}}'
+    pipeline = f'{{imagepipeline="{PIPELINE_LABEL}"}}'
     # The rules' [5m] holds the whole load. rate() extrapolates a series' sampled span S (≥ 7 s
     # here) by at most half a scrape interval at its start and the time since its last sample
     # at the end: rate × 300 s lies in [N, N × (S + 1.5) / S].
     window, most = 300, 1.35
-    # Jobs finished per second, labelled `NAMESPACE/NAME` from the consumer pod's name.
+    # Jobs finished per second of this ImagePipeline (the consumer's own imagepipeline label).
     # (Each group evaluates once a second at its own offset: poll until it has seen the last scrape.)
     eventually(
         lambda: (
@@ -517,7 +525,7 @@ def check_installation_rules(prom: Prometheus, finished: int, accepted: int) -> 
     )
     # Ingest requests: uploads (202), the refused one (422), status polls (200); no 5xx at all.
     # The last uploads can be a second old: poll until the rule has seen them scraped.
-    uploads = f'imagepipe:ingest_requests:rate5m{{pipeline="{PIPELINE_LABEL}",status="202"}}'
+    uploads = f'imagepipe:ingest_requests:rate5m{{imagepipeline="{PIPELINE_LABEL}",status="202"}}'
     eventually(
         lambda: accepted * 0.99 <= (prom.value(uploads) or 0) * window <= accepted * most,
         5,
@@ -572,8 +580,8 @@ def check_alerts(prom: Prometheus, installation_alerts: set[str]) -> None:
     assert {r["metric"]["alertname"] for r in fired} == {SLO_TICKET}, fired
     (ticket,) = prom.query(f'ALERTS{{alertname="{SLO_TICKET}",alertstate="firing"}}')
     labels = ticket["metric"]
-    assert (labels["namespace"], labels["imagepipe_pipeline"], labels["severity"]) == (
+    assert (labels["namespace"], labels["imagepipeline"], labels["severity"]) == (
         NAMESPACE,
-        NAME,
+        PIPELINE_LABEL,
         "ticket",
     )
