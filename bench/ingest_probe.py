@@ -8,7 +8,7 @@ installing three hooks that attribute time to each accepted upload:
 * a middleware (outermost but one) that times the request in wall-clock time
   and gives the request a `Cell` through a context variable;
 * a wrapper of `read_upload` (the time to receive and parse the body);
-* a wrapper of `JobStore._call` (the single place where the ingest awaits S3
+* a wrapper of `Objects.call` (the single place where the ingest awaits S3
   or SQS) that adds the wall time of each backend call to the cell;
 * a task factory that measures the CPU time of the event-loop thread during
   every step of every task (time.thread_time around `coro.send`), charged to
@@ -34,9 +34,9 @@ from typing import Any
 from aiohttp import web
 
 from imagepipe import cli
+from imagepipe.jobstore.objects import Objects
 from imagepipe.service import images
 from imagepipe.service import serve as serve_module
-from imagepipe.service.store import JobStore
 
 UPLOAD_ROUTES = ("/v1/images", "/images/upload")
 
@@ -129,7 +129,7 @@ async def samples(request: web.Request) -> web.Response:
     return web.json_response({"count": len(SAMPLES), "samples": SAMPLES[since:]})
 
 
-_call = JobStore._call
+_call = Objects.call
 _read_upload = images.read_upload
 
 
@@ -146,7 +146,7 @@ async def timed_read_upload(request: web.Request, cap: int, charge: Any) -> Any:
     return upload
 
 
-async def timed_call(self: JobStore, what: str, call: Any) -> Any:
+async def timed_call(self: Objects, what: str, call: Any) -> Any:
     cell = CELL.get()
     if cell is None:
         return await _call(self, what, call)
@@ -176,7 +176,7 @@ def install() -> None:
         asyncio.get_running_loop().set_task_factory(task_factory)
         return await serve(*args, **kwargs)
 
-    JobStore._call = timed_call  # type: ignore[method-assign]
+    Objects.call = timed_call  # type: ignore[method-assign]
     images.read_upload = timed_read_upload  # type: ignore[assignment]
     serve_module.create_app = create_app_probed  # type: ignore[assignment]
     serve_module.serve = serve_probed  # type: ignore[assignment]

@@ -38,6 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=Options.stall_seconds,
         help="/healthz fails when the poll loop has been idle this long (default: %(default)s)",
     )
+    parser.add_argument(
+        "--sweep-seconds",
+        type=float,
+        default=Options.sweep_seconds,
+        help="between sweeps of the dead-letter queue (default: %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,5 +60,6 @@ def run(args: argparse.Namespace) -> int:
         wait_seconds=args.wait_seconds,
         release_base_seconds=args.release_base_seconds,
         stall_seconds=args.stall_seconds,
+        sweep_seconds=args.sweep_seconds,
     )
     return asyncio.run(Consumer(settings, options).run())

@@ -1,15 +1,13 @@
-"""One message's lifecycle: parse → skip if done → processing → download →
-render → upload → completed → delete, and what each failure leads to.
+"""One message's lifecycle: parse → start (processing) → download → render →
+upload → completed → delete. Every status change is a transition of the job
+store (compare-and-swap); what a failure leads to is decided by the pure
+rules of rules.py.
 
-- A bad image (a permanent core error) or a missing original fails the job
-  at once and the message is deleted: retrying cannot help.
-- Anything else is retried: each S3 call in-process with backoff (under the
-  heartbeat), then the message is handed back with a growing visibility.
-  On the last receive the job is marked failed (`retries_exhausted`) first,
-  and the redrive policy moves the message to the dead-letter queue.
-- An unparseable message is handed back untouched until the redrive policy
-  moves it to the dead-letter queue; an unknown version waits for a newer
-  consumer.
+A refused transition means another party decided first: a job `completed`
+by another worker, or `failed`, is left exactly as it is; a job `deleted`
+(or never created) loses the variants this worker wrote. Either way the
+message is deleted. The job is checked once more just before the uploads, so
+a deletion during rendering writes nothing.
 """
 
 from __future__ import annotations
@@ -18,35 +16,41 @@ import asyncio
 import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from imagepipe.aws import Backends
 from imagepipe.config import Settings
 from imagepipe.context import Limits, RenderedVariant
 from imagepipe.errors import ImagePipeError
-from imagepipe.jobs import (
+from imagepipe.jobs import BadMessage, JobMessage, UnknownVersion, now_iso, parse_message
+from imagepipe.jobstore.documents import variant_entries
+from imagepipe.jobstore.store import JobStore
+from imagepipe.jobstore.transitions import (
     COMPLETED,
-    BadMessage,
-    JobMessage,
-    StatusDoc,
-    UnknownVersion,
-    completed_status,
-    failed_status,
-    parse_message,
-    processing_status,
+    DELETED,
+    MISSING,
+    Complete,
+    Fail,
+    Refused,
+    Start,
+    state_of,
 )
 from imagepipe.logs import job_context
 
-from . import store
 from .heartbeat import Heartbeat
 from .messages import Deleter, Received, set_visibility
 from .metrics import Metrics
 from .pool import RenderPool
-from .retry import backoff, is_last_receive, is_transient, release_visibility, retrying
+from .redrive import Redrive
+from .retry import backoff, is_transient, retrying
+from .rules import RETRIES_EXHAUSTED, Action, Trouble, decide
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+GONE = frozenset({DELETED, MISSING})
 
 
 @dataclass
@@ -54,10 +58,12 @@ class JobEnv:
     """What every job of one consumer shares."""
 
     backends: Backends
+    store: JobStore
     settings: Settings
     pool: RenderPool
     metrics: Metrics
     deleter: Deleter
+    redrive: Redrive
     # First visibility of a handed-back message; doubles with each receive.
     release_base_seconds: int
     # How long the last attempt keeps trying to record `retries_exhausted`.
@@ -67,16 +73,28 @@ class JobEnv:
     def limits(self) -> Limits:
         return Limits(self.settings.max_pixels, self.settings.max_decoded_pixels)
 
+    def rules(
+        self, trouble: Trouble, message: Received, shutting_down: bool, code: str = "internal"
+    ) -> Action:
+        return decide(
+            trouble,
+            message.receive_count,
+            self.redrive.max_receives,
+            shutting_down,
+            self.release_base_seconds,
+            code,
+        )
+
 
 async def handle(env: JobEnv, message: Received) -> None:
     """Process one received message to its end; never raises."""
     try:
         job = parse_message(message.body)
     except UnknownVersion as exc:
-        await _leave_for_newer_consumer(env, message, exc)
+        await _leave(env, message, Trouble.NEWER_VERSION, exc)
         return
     except BadMessage as exc:
-        await _leave_for_dead_letters(env, message, exc)
+        await _leave(env, message, Trouble.BAD_MESSAGE, exc)
         return
     with job_context(job.job_id, message.trace_id):
         if message.sent_at is not None:
@@ -86,34 +104,35 @@ async def handle(env: JobEnv, message: Received) -> None:
         await Job(env, job, message).run()
 
 
-async def _leave_for_newer_consumer(env: JobEnv, message: Received, exc: UnknownVersion) -> None:
-    seconds = release_visibility(message.receive_count, max(60, env.release_base_seconds))
+LEFT_BECAUSE = {
+    Trouble.NEWER_VERSION: "message from a newer producer; leaving it for a newer consumer",
+    Trouble.BAD_MESSAGE: "unparseable message; the redrive policy will move it to the dead-letter queue",
+}
+
+
+async def _leave(env: JobEnv, message: Received, trouble: Trouble, exc: Exception) -> None:
+    """A message that is no job of ours to process: hand it back untouched."""
+    action = env.rules(trouble, message, shutting_down=False)
     log.warning(
-        "message from a newer producer; leaving it for a newer consumer",
-        extra={"message_id": message.message_id, "reason": str(exc), "visibility": seconds},
+        LEFT_BECAUSE[trouble],
+        extra={
+            "message_id": message.message_id,
+            "reason": str(exc),
+            "receive_count": message.receive_count,
+            "visibility": action.visibility,
+        },
     )
-    env.metrics.retried.labels("unknown_version").inc()
-    await set_visibility(env.backends.sqs, env.backends.queue_url, message, seconds)
-
-
-async def _leave_for_dead_letters(env: JobEnv, message: Received, exc: BadMessage) -> None:
-    seconds = release_visibility(message.receive_count, 1)
-    log.error(
-        "unparseable message; the redrive policy will move it to the dead-letter queue",
-        extra={"message_id": message.message_id, "reason": str(exc), "receive_count": message.receive_count},
-    )
-    env.metrics.retried.labels("bad_message").inc()
-    await set_visibility(env.backends.sqs, env.backends.queue_url, message, seconds)
+    env.metrics.retried.labels("unknown_version" if trouble is Trouble.NEWER_VERSION else trouble.value).inc()
+    await set_visibility(env.backends.sqs, env.backends.queue_url, message, action.visibility)
 
 
 class Job:
     def __init__(self, env: JobEnv, job: JobMessage, message: Received) -> None:
         self.env, self.job, self.message = env, job, message
-        self.b, self.m = env.backends, env.metrics
-        self.doc: StatusDoc | None = None
+        self.store, self.m = env.store, env.metrics
         self.timings: dict[str, float] = {}
         self.heartbeat = Heartbeat(
-            self.b.sqs, self.b.queue_url, message, env.settings.visibility_timeout_seconds
+            env.backends.sqs, env.backends.queue_url, message, env.settings.visibility_timeout_seconds
         )
 
     async def run(self) -> None:
@@ -121,53 +140,47 @@ class Job:
             try:
                 await self.process()
             except asyncio.CancelledError:
-                await self.release(0, "shutdown")
+                await self.carry_out(self.env.rules(Trouble.INTERRUPTED, self.message, True), "shutdown")
                 raise
             except Exception as exc:
                 await self.settle(exc)
 
-    async def settle(self, exc: Exception) -> None:
-        """Decide what a failure leads to; never raises."""
-        if isinstance(exc, ImagePipeError) and exc.permanent:
-            try:
-                await self.fail(exc.code, exc.message)
-                return
-            except Exception as again:
-                exc = again
-        await self.retry_later(exc)
-
     async def process(self) -> None:
-        self.doc = await retrying(self.read_status)
-        if self.doc.get("status") == COMPLETED:
-            log.info("job already completed; dropping the duplicate message")
-            await self.delete()
-            self.m.jobs.labels(self.job.pipeline, "duplicate", "none").inc()
+        started = await retrying(
+            lambda: self.store.apply(self.job.job_id, Start(self.message.receive_count, now_iso()))
+        )
+        if isinstance(started, Refused):
+            await self.refused(started)
             return
         self.m.in_flight.inc()
         try:
-            await self.render_and_store()
+            await self.render_and_store(started.get("source"))
         finally:
             self.m.in_flight.dec()
 
-    async def render_and_store(self) -> None:
-        assert self.doc is not None
-        await retrying(lambda: self.put_status(processing_status(self.doc or {}, self.message.receive_count)))
+    async def render_and_store(self, source: dict[str, Any] | None) -> None:
         log.info("job started", extra={"attempt": self.message.receive_count})
-        data = await self.timed("download", lambda: retrying(self.download))
+        data = await self.timed(
+            "download", lambda: retrying(lambda: self.store.get_original(self.job.job_id))
+        )
         rendered = await self.env.pool.render(data, self.job, self.env.limits, self.deadline())
         for stage, seconds in rendered.timings.items():
             self.timings[stage] = seconds
             self.m.stage_duration.labels(stage).observe(seconds)
+        now = state_of((await retrying(lambda: self.store.read(self.job.job_id))).doc)
+        if now in GONE:
+            await self.refused(Refused(now))
+            return
         await self.timed("upload", lambda: self.upload(rendered.variants))
-        doc = completed_status(
-            {**self.doc, "source": asdict(rendered.source)},
-            rendered.variants,
-            self.job.spec,
-            self.env.settings.variant_base_url(),
-            self.timings,
-            rendered.placeholder,
+        variants = variant_entries(
+            self.job.job_id, self.job.spec, rendered.variants, self.env.settings.variant_base_url()
         )
-        await retrying(lambda: self.put_status(doc))
+        placeholder = asdict(rendered.placeholder) if rendered.placeholder else None
+        event = Complete(asdict(rendered.source), variants, self.timings, now_iso(), placeholder)
+        done = await retrying(lambda: self.store.apply(self.job.job_id, event))
+        if isinstance(done, Refused):
+            await self.refused(done)
+            return
         # Enqueue → completed: the moment the client can see the result.
         latency = time.time() - _epoch(self.job.enqueued_at, self.message)
         await self.delete()
@@ -181,87 +194,88 @@ class Job:
             extra={"latency_seconds": round(latency, 3), "late": late, "late_at": rendered.late_at},
         )
 
+    async def refused(self, refusal: Refused) -> None:
+        """Another party decided first: stop, clean up only if the job is gone, drop the message."""
+        if refusal.reason in GONE:
+            log.info("job deleted; removing what this attempt wrote", extra={"state": refusal.reason})
+            await retrying(lambda: self.store.remove_variants(self.job.job_id, self.job.spec))
+            self.m.jobs.labels(self.job.pipeline, "deleted", "none").inc()
+        else:
+            log.info("job already finished elsewhere; dropping the message", extra={"state": refusal.reason})
+            outcome = "duplicate" if refusal.reason == COMPLETED else "refused"
+            self.m.jobs.labels(self.job.pipeline, outcome, "none").inc()
+        await self.delete()
+
     # --- failures -----------------------------------------------------------
 
-    async def fail(self, code: str, reason: str) -> None:
-        """A failure that retrying cannot mend: record it and drop the message."""
-        log.warning("job failed", extra={"code": code, "reason": reason})
-        await retrying(lambda: self.write_failed(code, reason))
-        await self.delete()
-        self.m.jobs.labels(self.job.pipeline, "failed", code).inc()
-
-    async def retry_later(self, exc: BaseException) -> None:
+    async def settle(self, exc: Exception) -> None:
+        """Carry out the failure rules for `exc`; never raises."""
+        permanent = isinstance(exc, ImagePipeError) and exc.permanent
         code = (
             exc.code
             if isinstance(exc, ImagePipeError)
             else ("backend_unavailable" if is_transient(exc) else "internal")
         )
-        count, limit = self.message.receive_count, self.env.settings.max_receives
-        if not is_last_receive(count, limit):
-            seconds = release_visibility(count, self.env.release_base_seconds)
-            log.warning(
-                "job attempt failed; handing the message back",
-                extra={"code": code, "error": repr(exc), "attempt": count, "visibility": seconds},
-            )
-            await self.release(seconds, code)
-            return
-        reason = f"gave up after {count} attempts; last error: {exc!r}"
-        log.error("job failed: retries exhausted", extra={"code": code, "error": repr(exc), "attempt": count})
-        if await self.record_exhausted(reason):
-            self.m.jobs.labels(self.job.pipeline, "failed", "retries_exhausted").inc()
-        # The next receive moves the message to the dead-letter queue.
-        await self.release(0, "retries_exhausted")
+        action = self.env.rules(
+            Trouble.PERMANENT if permanent else Trouble.TRANSIENT, self.message, False, code
+        )
+        log_failure(action, code, exc, self.message.receive_count)
+        try:
+            await self.carry_out(action, code, reason=str(exc))
+        except Exception as again:
+            # Recording the permanent failure failed too: retry the whole job later.
+            log.warning("could not record the failure", extra={"error": repr(again)})
+            await self.carry_out(self.env.rules(Trouble.TRANSIENT, self.message, False), code)
 
-    async def record_exhausted(self, reason: str) -> bool:
-        """Keep trying (under the heartbeat) to record the failure before the message goes."""
-        give_up = time.monotonic() + self.env.exhausted_budget_seconds
-        attempt = 0
+    async def carry_out(self, action: Action, code: str, reason: str = "") -> None:
+        if action.fail_with is not None:
+            outcome = await self.record_failure(action.fail_with, reason or code)
+            if isinstance(outcome, Refused):
+                await self.refused(outcome)
+                return
+            if outcome is not None:
+                self.m.jobs.labels(self.job.pipeline, "failed", action.fail_with).inc()
+        if action.delete:
+            await self.delete()
+            return
+        await self.heartbeat.stop()
+        self.m.retried.labels(code).inc()
+        await set_visibility(
+            self.env.backends.sqs, self.env.backends.queue_url, self.message, action.visibility
+        )
+
+    async def record_failure(self, code: str, reason: str) -> dict[str, Any] | Refused | None:
+        """Fail the job; a last attempt keeps trying (under the heartbeat) before its message goes.
+
+        None when that could not be recorded in time (the dead-letter sweeper will).
+        """
+        if code != RETRIES_EXHAUSTED:
+            fail = Fail(code, reason, now_iso())
+            return await retrying(lambda: self.store.apply(self.job.job_id, fail))
+        count = self.message.receive_count
+        fail = Fail(code, f"gave up after {count} attempts; last error: {reason}", now_iso())
+        give_up, attempt = time.monotonic() + self.env.exhausted_budget_seconds, 0
         while True:
             try:
-                await self.write_failed("retries_exhausted", reason)
-                return True
+                return await self.store.apply(self.job.job_id, fail)
             except Exception as exc:
                 if time.monotonic() >= give_up:
                     log.error("could not record retries_exhausted", extra={"error": repr(exc)})
-                    return False
+                    return None
                 await asyncio.sleep(backoff(attempt, 0.5, 5.0))
                 attempt += 1
 
-    async def release(self, seconds: int, reason: str) -> None:
-        await self.heartbeat.stop()
-        self.m.retried.labels(reason).inc()
-        await set_visibility(self.b.sqs, self.b.queue_url, self.message, seconds)
-
-    async def write_failed(self, code: str, reason: str) -> None:
-        doc = self.doc if self.doc is not None else await self.read_status()
-        if doc.get("status") == COMPLETED:
-            return
-        await self.put_status(failed_status(doc, code, reason))
-
-    # --- backend calls ------------------------------------------------------
-
-    async def read_status(self) -> StatusDoc:
-        return await store.read_status(self.b, self.job)
-
-    async def put_status(self, doc: StatusDoc) -> None:
-        await store.put_status(self.b, self.job.job_id, doc)
-        self.doc = doc
-
-    async def download(self) -> bytes:
-        return await store.download(self.b, self.job)
+    # --- helpers ------------------------------------------------------------
 
     async def upload(self, variants: list[RenderedVariant]) -> None:
-        await asyncio.gather(
-            *(retrying(functools.partial(store.put_variant, self.b, self.job, v)) for v in variants)
-        )
+        put = functools.partial(self.store.put_variant, self.job.job_id, self.job.spec)
+        await asyncio.gather(*(retrying(functools.partial(put, v)) for v in variants))
 
     async def delete(self) -> None:
         if await self.env.deleter.delete(self.message):
             self.m.deleted.inc()
 
-    # --- helpers ------------------------------------------------------------
-
-    async def timed(self, stage: str, operation: Any) -> Any:
+    async def timed(self, stage: str, operation: Callable[[], Awaitable[T]]) -> T:
         started = time.perf_counter()
         result = await operation()
         seconds = time.perf_counter() - started
@@ -273,6 +287,18 @@ class Job:
         """time.monotonic() by which the job meets its objective, counted from enqueue."""
         age = time.time() - _epoch(self.job.enqueued_at, self.message)
         return time.monotonic() + self.env.settings.objective_seconds - age
+
+
+def log_failure(action: Action, code: str, exc: Exception, attempt: int) -> None:
+    fields = {"code": code, "error": repr(exc), "attempt": attempt}
+    if action.fail_with == RETRIES_EXHAUSTED:
+        log.error("job failed: retries exhausted", extra=fields)
+    elif action.fail_with is not None:
+        log.warning("job failed", extra={**fields, "reason": str(exc)})
+    else:
+        log.warning(
+            "job attempt failed; handing the message back", extra={**fields, "visibility": action.visibility}
+        )
 
 
 def _epoch(iso: str, message: Received) -> float:

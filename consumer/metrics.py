@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from imagepipe.errors import IMAGE_ERROR_CODES
+from imagepipe.jobstore.conflicts import conflicts_counter
 from imagepipe.slo import LATENCY_BUCKETS
 
 STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 STAGES = ("download", "decode", "resize", "encode", "upload")
+DEAD_LETTER_RESULTS = ("failed", "already_final", "unparseable", "newer_version")
 # The codes a job can fail with. Their series exist from start-up: rate() and
 # increase() cannot see the event that creates a series, so a failure code
 # seen first would never count against the SLI.
@@ -71,6 +73,15 @@ class Metrics:
             "imagepipe_deadline_misses", "Jobs completed after their objective", ["pipeline"], registry=r
         )
         self.poll_errors = Counter("imagepipe_poll_errors", "Failed SQS receives", registry=r)
+        self.status_conflicts = conflicts_counter(r)
+        self.dead_letters = Counter(
+            "imagepipe_dead_letters_swept",
+            "Dead-lettered messages settled by the sweeper, by result",
+            ["result"],
+            registry=r,
+        )
+        for result in DEAD_LETTER_RESULTS:
+            self.dead_letters.labels(result)
         for stage in STAGES:
             self.stage_duration.labels(stage)
 

@@ -15,6 +15,8 @@ from typing import TypeVar
 import aiohttp
 from botocore.exceptions import BotoCoreError, ClientError
 
+from imagepipe.errors import BackendUnavailable
+
 T = TypeVar("T")
 
 # S3/SQS error codes that say "not now" rather than "never".
@@ -33,8 +35,6 @@ TRANSIENT_CODES = frozenset(
         "500",
     }
 )
-# SQS visibility timeouts are capped at 12 hours.
-MAX_VISIBILITY_SECONDS = 43_200
 
 
 def backoff(attempt: int, base: float, cap: float, rand: Callable[[], float] = random.random) -> float:
@@ -46,22 +46,10 @@ def backoff(attempt: int, base: float, cap: float, rand: Callable[[], float] = r
     return float(rand() * min(cap, base * 2 ** max(0, attempt)))
 
 
-def release_visibility(receive_count: int, base: int, cap: int = 900) -> int:
-    """Seconds a failed message stays hidden before its next receive: base·2^(n-1), capped.
-
-    Grows with each receive so a long outage is ridden out with few receives.
-    """
-    seconds = base * 2 ** max(0, receive_count - 1)
-    return int(min(cap, MAX_VISIBILITY_SECONDS, max(1, seconds)))
-
-
-def is_last_receive(receive_count: int, max_receives: int) -> bool:
-    """True when the redrive policy moves the message to the DLQ instead of a next receive."""
-    return receive_count >= max_receives
-
-
 def is_transient(exc: BaseException) -> bool:
     """True for faults that may pass by themselves: network, timeouts, throttling, 5xx."""
+    if isinstance(exc, BackendUnavailable) and exc.__cause__ is not None:
+        return is_transient(exc.__cause__)
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)

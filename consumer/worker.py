@@ -16,9 +16,11 @@ import time
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
 
-from imagepipe.aws import open_backends
+from imagepipe.aws import Backends, open_backends
 from imagepipe.config import Settings
 from imagepipe.exposition import exposed
+from imagepipe.jobqueue import NoRedrivePolicy
+from imagepipe.jobstore.store import ConditionalWritesUnsupported, JobStore
 from imagepipe.spec import load_pipelines
 
 from .health import Liveness, build_app, serve
@@ -26,7 +28,9 @@ from .job import JobEnv, handle
 from .messages import Deleter, Received, receive, set_visibility
 from .metrics import Metrics
 from .pool import RenderPool
+from .redrive import Redrive
 from .retry import backoff
+from .sweeper import SWEEP_SECONDS, Sweeper
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,8 @@ class Options:
     release_base_seconds: int | None = None
     # /healthz fails after the poll loop has not come round for this long.
     stall_seconds: float = 90.0
+    # Between sweeps of the dead-letter queue.
+    sweep_seconds: float = SWEEP_SECONDS
 
 
 class Consumer:
@@ -72,6 +78,18 @@ class Consumer:
             loop.add_signal_handler(sig, self.stop)
         async with AsyncExitStack() as stack:
             backends = await open_backends(self.settings, stack)
+            store = JobStore(
+                backends.s3,
+                backends.bucket,
+                on_refused=lambda reason: self.metrics.status_conflicts.labels(reason).inc(),
+            )
+            try:
+                redrive = await self.preflight(store, backends)
+            except (ConditionalWritesUnsupported, NoRedrivePolicy) as exc:
+                log.error("refusing to start: %s", exc)
+                return 2
+            if redrive is None:
+                return 0
             pool = RenderPool(self.slots)
             stack.callback(lambda: pool.close(abandon=self.abandoned))
             await pool.start()
@@ -84,6 +102,8 @@ class Consumer:
             self.metrics.slots.set(self.slots)
             env = JobEnv(
                 backends=backends,
+                store=store,
+                redrive=redrive,
                 settings=self.settings,
                 pool=pool,
                 metrics=self.metrics,
@@ -97,12 +117,44 @@ class Consumer:
                     "queue_url": backends.queue_url,
                     "slots": self.slots,
                     "metrics_port": self.metrics_port,
+                    "max_receives": redrive.max_receives,
                 },
             )
-            await self.poll(env)
-            await self.drain()
+            chores = [
+                asyncio.create_task(redrive.refresh_forever()),
+                asyncio.create_task(Sweeper(env).run_forever(self.options.sweep_seconds)),
+            ]
+            try:
+                await self.poll(env)
+                await self.drain()
+            finally:
+                for chore in chores:
+                    chore.cancel()
+                await asyncio.gather(*chores, return_exceptions=True)
         log.info("consumer stopped")
         return 0
+
+    async def preflight(self, store: JobStore, backends: Backends) -> Redrive | None:
+        """Check the backends before taking work: conditional writes, a redrive policy.
+
+        Waits out an unreachable backend (None if stopped meanwhile); a backend
+        that answers but cannot be used raises.
+        """
+        attempt = 0
+        while not self.stopping.is_set():
+            try:
+                await store.check_conditional_writes()
+                return await Redrive.load(backends.sqs, backends.queue_url)
+            except (ConditionalWritesUnsupported, NoRedrivePolicy):
+                raise
+            except Exception as exc:
+                delay = backoff(attempt, 0.5, 10.0)
+                log.warning(
+                    "backends not reachable at start-up", extra={"error": repr(exc), "retry_in": delay}
+                )
+                await self.sleep_unless_stopping(delay)
+                attempt += 1
+        return None
 
     async def poll(self, env: JobEnv) -> None:
         failures = 0

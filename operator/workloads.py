@@ -82,7 +82,6 @@ def consumer_env(p: ImagePipeline) -> list[dict[str, Any]]:
         _env("IMAGEPIPE_METRICS_PORT", METRICS_PORT),
         _env("IMAGEPIPE_SHUTDOWN_GRACE_SECONDS", p.consumer.shutdown_grace_seconds),
         _env("IMAGEPIPE_VISIBILITY_TIMEOUT_SECONDS", backend.visibility_timeout_seconds),
-        _env("IMAGEPIPE_MAX_RECEIVES", backend.max_receives),
     ]
 
 

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from imagepipe.aws import open_backends
 from imagepipe.config import Settings, upload_budget
 from imagepipe.context import Limits
+from imagepipe.jobstore.store import JobStore
 from imagepipe.service import compat, health, images
 from imagepipe.service.auth import Authenticator
 from imagepipe.service.budget import UploadBudget
@@ -24,7 +25,6 @@ from imagepipe.service.ratelimit import RateLimiter
 from imagepipe.service.readiness import BackendCheck
 from imagepipe.service.shutdown import Lifecycle
 from imagepipe.service.state import INGEST, Ingest
-from imagepipe.service.store import JobStore
 from imagepipe.spec import PipelineSpec, load_pipelines
 
 # How long one S3/SQS call may take before the upload answers 503.
@@ -61,16 +61,22 @@ def create_app(
 
     async def backends(app: web.Application) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            store = JobStore(await open_backends(settings, stack), backend_timeout)
-            state.store = store
+            state.backends = await open_backends(settings, stack)
+            state.store = JobStore(
+                state.backends.s3,
+                state.backends.bucket,
+                backend_timeout,
+                on_refused=lambda reason: state.metrics.status_conflicts.labels(reason).inc(),
+            )
+            await state.check_backend()
             # One check before serving, so the first probe already knows.
-            await state.backend.check(store.ping)
-            checking = asyncio.create_task(state.backend.run(store.ping))
+            await state.backend.check(state.ping)
+            checking = asyncio.create_task(state.backend.run(state.ping))
             yield
             checking.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await checking
-            state.store = None
+            state.store = state.backends = None
 
     app.cleanup_ctx.append(backends)
     add_routes(app)

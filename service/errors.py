@@ -13,9 +13,6 @@ from imagepipe.errors import ImagePipeError
 
 log = logging.getLogger("imagepipe.service")
 
-# Seconds a client should wait before retrying after a backend outage.
-RETRY_AFTER_SECONDS = 5
-
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -35,11 +32,6 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.headers = dict(headers or {})
-
-
-class BackendUnavailable(ApiError):
-    def __init__(self, message: str) -> None:
-        super().__init__(503, "backend_unavailable", message, {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def as_api_error(exc: ImagePipeError) -> ApiError:

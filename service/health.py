@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from imagepipe.service.errors import RETRY_AFTER_SECONDS, ApiError
+from imagepipe.errors import BACKEND_RETRY_AFTER_SECONDS
+from imagepipe.service.errors import ApiError
 from imagepipe.service.readiness import readiness
 from imagepipe.service.state import ingest
 
@@ -20,7 +21,7 @@ async def readyz(request: web.Request) -> web.Response:
         app.lifecycle.stopping, app.backend.ok, app.budget.has_room(app.settings.max_upload_bytes)
     )
     if not state.ready:
-        raise ApiError(503, state.code, state.reason, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+        raise ApiError(503, state.code, state.reason, {"Retry-After": str(BACKEND_RETRY_AFTER_SECONDS)})
     return web.json_response({"status": "ready"})
 
 

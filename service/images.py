@@ -11,12 +11,14 @@ from typing import Any
 
 from aiohttp import web
 
-from imagepipe.errors import BadRequest, ImagePipeError, UploadTimeout
-from imagepipe.jobs import is_job_id, job_message, new_job_id, now_iso, queued_status
+from imagepipe.errors import BackendUnavailable, BadRequest, ImagePipeError, UploadTimeout
+from imagepipe.jobs import is_job_id, job_message, new_job_id, now_iso
+from imagepipe.jobstore.documents import queued_doc
+from imagepipe.jobstore.transitions import Queue, Refused
 from imagepipe.pipeline import probe
 from imagepipe.service.budget import Charge
 from imagepipe.service.errors import ApiError
-from imagepipe.service.idempotency import Idempotency, body_hash, parse_key
+from imagepipe.service.idempotency import Idempotency, Replay, body_hash, parse_key
 from imagepipe.service.state import Ingest, ingest
 from imagepipe.service.upload import Upload, check_expect, read_upload
 from imagepipe.sniff import ACCEPTED
@@ -25,6 +27,9 @@ from imagepipe.spec import DEFAULT_PIPELINE
 log = logging.getLogger("imagepipe.service")
 TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 CONTENT_TYPES = {fmt.lower(): mime for mime, fmt in ACCEPTED.items()}
+# An idempotency claim outlives the upload's own deadline by this much (its
+# backend calls) before another request may take the key over.
+CLAIM_MARGIN_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -94,29 +99,33 @@ async def _store(
     spec = app.pipelines[name]
     source = probe(upload.data, spec, app.limits)
     store = app.jobs()
-
-    idempotency = None
-    if key is not None:
-        idempotency = Idempotency(store, owner, key, body_hash(name, upload.data))
-        replay = await idempotency.replay()
-        if replay is not None:
-            return Accepted(replay.job_id, str(replay.response.get("status", "queued")), created=False)
-
     job_id, trace = new_job_id(), trace_id(request)
+
+    idempotency, claim = None, None
+    if key is not None:
+        claim_seconds = app.settings.upload_timeout_seconds + CLAIM_MARGIN_SECONDS
+        idempotency = Idempotency(store, owner, key, body_hash(name, upload.data), claim_seconds)
+        held = await idempotency.claim(job_id)
+        if isinstance(held, Replay):
+            return Accepted(held.job_id, str(held.response.get("status", "queued")), created=False)
+        claim = held
+
     created_at = now_iso()
     try:
         await store.put_original(
             job_id, upload.data, CONTENT_TYPES.get(source.format, "application/octet-stream")
         )
-        await store.put_status(queued_status(job_id, name, spec, source, owner, created_at))
-        await store.enqueue(job_message(job_id, name, spec, created_at), trace)
-    except ApiError:
+        created = await store.apply(job_id, Queue(queued_doc(job_id, name, spec, source, owner, created_at)))
+        if isinstance(created, Refused):  # pragma: no cover - a fresh UUID4 is never taken
+            raise BackendUnavailable(f"job id {job_id} already exists")
+        await app.enqueue(job_message(job_id, name, spec, created_at), trace)
+    except BackendUnavailable:
         await store.discard(job_id)
+        if idempotency is not None and claim is not None:
+            await idempotency.release(claim)
         raise
-    if idempotency is not None:
-        earlier = await idempotency.remember(job_id, {"job_id": job_id, "status": "queued"})
-        if earlier is not None:
-            return Accepted(earlier.job_id, "queued", created=False)
+    if idempotency is not None and claim is not None:
+        await idempotency.finish(claim, {"job_id": job_id, "status": "queued"})
     app.metrics.upload_bytes.observe(len(upload.data))
     log.info(
         "upload accepted",
@@ -156,7 +165,7 @@ async def load_job(request: web.Request) -> tuple[str | None, dict[str, Any]]:
     job_id = request.match_info["job_id"]
     if not is_job_id(job_id):
         raise BadRequest("the job id is not a UUID4 string")
-    doc = await app.jobs().get_status(job_id)
+    doc = await app.jobs().status(job_id)
     if doc is None or not app.auth.may_see(owner, doc.get("owner")):
         raise ApiError(404, "not_found", "no such job")
     return owner, rebase_urls(doc, app.settings.variant_base_url())
@@ -183,6 +192,7 @@ async def get_status(request: web.Request) -> web.Response:
 
 async def delete(request: web.Request) -> web.Response:
     _, doc = await load_job(request)
-    await ingest(request).jobs().delete_job(doc["job_id"])
+    if isinstance(await ingest(request).jobs().delete_job(doc["job_id"]), Refused):
+        raise ApiError(404, "not_found", "no such job")  # deleted by a concurrent request
     log.info("job deleted", extra={"job_id": doc["job_id"]})
     return web.Response(status=204)

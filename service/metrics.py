@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 
 from imagepipe.errors import IMAGE_ERROR_CODES
 from imagepipe.exposition import exposed
+from imagepipe.jobstore.conflicts import conflicts_counter
 
 MB = 1024 * 1024
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -37,6 +38,7 @@ REJECTION_CODES = (
     "unknown_pipeline",
     "unauthorized",
     "idempotency_conflict",
+    "idempotency_in_progress",
     "request_timeout",
     "rate_limited",
     "overloaded",
@@ -72,6 +74,7 @@ class IngestMetrics:
             buckets=UPLOAD_BUCKETS,
             registry=self.registry,
         )
+        self.status_conflicts = conflicts_counter(self.registry)
         for code in REJECTION_CODES:
             self.rejected.labels(code)
         for status in UPLOAD_STATUSES:

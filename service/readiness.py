@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from imagepipe.errors import ImagePipeError
 from imagepipe.service.errors import ApiError
 
 log = logging.getLogger("imagepipe.service")
@@ -52,7 +53,7 @@ class BackendCheck:
             async with asyncio.timeout(self.timeout):
                 await ping()
             ok = True
-        except (TimeoutError, ApiError):
+        except (TimeoutError, ApiError, ImagePipeError):
             ok = False
         if ok != self.ok:
             log.log(logging.INFO if ok else logging.WARNING, "backend check", extra={"ok": ok})

@@ -16,6 +16,7 @@ from imagepipe import logs
 from imagepipe.capacity import drain_seconds
 from imagepipe.config import ConfigError, load_settings
 from imagepipe.errors import InvalidSpec
+from imagepipe.jobstore.store import ConditionalWritesUnsupported
 from imagepipe.service.access import AccessLogger
 from imagepipe.service.app import BACKEND_TIMEOUT_SECONDS, create_app
 from imagepipe.service.protocol import IngestRunner
@@ -64,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
     )
     drain = drain_seconds(settings.upload_timeout_seconds, settings.shutdown_grace_seconds)
     runner = IngestRunner(app, access_log_class=AccessLogger, shutdown_timeout=1.0, handle_signals=False)
-    asyncio.run(serve(runner, host, port, state.lifecycle, settings.shutdown_delay_seconds, drain))
+    try:
+        asyncio.run(serve(runner, host, port, state.lifecycle, settings.shutdown_delay_seconds, drain))
+    except ConditionalWritesUnsupported as exc:
+        print(f"imagepipe serve: {exc}", file=sys.stderr)
+        return 2
     log.info("ingest stopped")
     return 0

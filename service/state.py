@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from aiohttp import web
 
+from imagepipe.aws import Backends
 from imagepipe.config import Settings
 from imagepipe.context import Limits
+from imagepipe.errors import BackendUnavailable
+from imagepipe.jobqueue import send_job
+from imagepipe.jobs import JobMessage
+from imagepipe.jobstore.store import ConditionalWritesUnsupported, JobStore
 from imagepipe.service.auth import Authenticator
 from imagepipe.service.budget import UploadBudget
 from imagepipe.service.metrics import IngestMetrics
 from imagepipe.service.ratelimit import RateLimiter
 from imagepipe.service.readiness import BackendCheck
 from imagepipe.service.shutdown import Lifecycle
-from imagepipe.service.store import JobStore
 from imagepipe.spec import PipelineSpec
+
+log = logging.getLogger("imagepipe.service")
 
 
 @dataclass
@@ -31,11 +38,45 @@ class Ingest:
     lifecycle: Lifecycle
     # Set once the backends are open (application startup).
     store: JobStore | None = None
+    backends: Backends | None = None
+    # The backend was seen to enforce conditional writes.
+    checked: bool = False
 
     def jobs(self) -> JobStore:
         if self.store is None:  # pragma: no cover - routes run only after startup
             raise RuntimeError("the backends are not open")
         return self.store
+
+    async def enqueue(self, message: JobMessage, trace_id: str) -> None:
+        assert self.backends is not None
+        b = self.backends
+        await self.jobs().objects.call("send message", send_job(b.sqs, b.queue_url, message, trace_id))
+
+    async def check_backend(self) -> None:
+        """Refuse a backend without conditional writes (ConditionalWritesUnsupported).
+
+        One that cannot be reached now is checked again by readiness.
+        """
+        try:
+            await self.jobs().check_conditional_writes()
+        except BackendUnavailable:
+            log.warning("could not check that S3 enforces conditional writes; readiness will")
+            return
+        self.checked = True
+
+    async def ping(self) -> None:
+        """S3 and SQS answer, and S3 enforces conditional writes (readiness)."""
+        assert self.backends is not None
+        b = self.backends
+        if not self.checked:
+            try:
+                await self.check_backend()
+            except ConditionalWritesUnsupported as exc:
+                raise BackendUnavailable(str(exc)) from exc
+        await self.jobs().ping()
+        await self.jobs().objects.call(
+            "queue attributes", b.sqs.get_queue_attributes(QueueUrl=b.queue_url, AttributeNames=["QueueArn"])
+        )
 
 
 INGEST = web.AppKey("ingest", Ingest)

@@ -77,7 +77,6 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     worker_slots: int = 1
     visibility_timeout_seconds: int = 30
-    max_receives: int = 5
     shutdown_grace_seconds: int = 25
     # The latency objective, enqueue → completed.
     objective_seconds: float = 30.0
@@ -241,7 +240,6 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_backends: bool =
         ),
         worker_slots=r.get("IMAGEPIPE_WORKER_SLOTS", _positive_int, available_cpus()),
         visibility_timeout_seconds=r.get("IMAGEPIPE_VISIBILITY_TIMEOUT_SECONDS", _positive_int, 30),
-        max_receives=r.get("IMAGEPIPE_MAX_RECEIVES", _positive_int, 5),
         shutdown_grace_seconds=r.get("IMAGEPIPE_SHUTDOWN_GRACE_SECONDS", _positive_int, 25),
         objective_seconds=r.get("IMAGEPIPE_OBJECTIVE_SECONDS", float, 30.0),
         log_level=r.get("IMAGEPIPE_LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info"),

@@ -28,6 +28,8 @@ from imagepipe.provision import Queues, ensure_bucket, ensure_queues
 
 # The endpoint is local and in memory: dummy credentials, never the user's real ones.
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "imagepipe-dev", "AWS_SECRET_ACCESS_KEY": "imagepipe-dev"}
+# The local queue's maxReceiveCount (consumers read it from the redrive policy).
+DEV_MAX_RECEIVES = 5
 UNSET = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE")
 
 
@@ -137,7 +139,7 @@ async def provision_backend(env: dict[str, str]) -> Queues:
             sqs,
             settings.queue_name,
             f"{settings.queue_name}-dlq",
-            settings.max_receives,
+            DEV_MAX_RECEIVES,
             settings.visibility_timeout_seconds,
         )
 

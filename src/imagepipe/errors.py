@@ -113,6 +113,28 @@ class DeadlineExceeded(ImagePipeError):
     permanent = False
 
 
+# Seconds a client should wait after a backend outage.
+BACKEND_RETRY_AFTER_SECONDS = 5
+
+
+class BackendUnavailable(ImagePipeError):
+    """S3 or SQS failed or did not answer in time; the cause is chained."""
+
+    code = "backend_unavailable"
+    status = 503
+    permanent = False
+    retry_after = BACKEND_RETRY_AFTER_SECONDS
+
+
+class IdempotencyInProgress(ImagePipeError):
+    """Another request holds this Idempotency-Key and has not finished its job yet."""
+
+    code = "idempotency_in_progress"
+    status = 409
+    permanent = False
+    retry_after = 1
+
+
 # The codes a bad image can earn, at upload or in its job: their metric series
 # are created at start-up (rate() cannot see the event that creates a series).
 IMAGE_ERROR_CODES = tuple(

@@ -1,5 +1,6 @@
-"""The contracts every role shares: job ids, S3 keys, status documents and
-queue messages (docs/design.md, "Contracts"). Pure functions over plain data."""
+"""The contracts every role shares: job ids and queue messages (docs/design.md,
+"Contracts"). Pure functions over plain data; keys and status documents
+belong to the job store (imagepipe.jobstore)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from imagepipe.context import RenderedVariant, SourceInfo
 from imagepipe.errors import InvalidSpec
-from imagepipe.placeholders import Placeholder
+from imagepipe.jobstore.keys import original_key
 from imagepipe.spec import PipelineSpec
 
-MESSAGE_VERSION = 1
-QUEUED, PROCESSING, COMPLETED, FAILED = "queued", "processing", "completed", "failed"
-VARIANT_CACHE_CONTROL = "public, max-age=31536000, immutable"
-StatusDoc = dict[str, Any]
+# 2: the job's status document changes only by compare-and-swap and may be
+# `deleted`; a consumer of version 1 (unconditional writes) would bring a
+# deleted job back, so it must leave these messages for a newer consumer.
+MESSAGE_VERSION = 2
+# Versions this consumer processes: 1 is the same body from an ingest of the
+# previous release, still in the queue during a rollout.
+ACCEPTED_VERSIONS = frozenset({1, 2})
 
 
 class BadMessage(ValueError):
@@ -40,81 +43,8 @@ def is_job_id(value: str) -> bool:
     return parsed.version == 4 and str(parsed) == value
 
 
-def original_key(job_id: str) -> str:
-    return f"originals/{job_id}"
-
-
-def status_key(job_id: str) -> str:
-    return f"jobs/{job_id}.json"
-
-
-def variant_key(job_id: str, spec_hash: str, name: str, extension: str) -> str:
-    return f"variants/{job_id}/{spec_hash}/{name}.{extension}"
-
-
-def variants_prefix(job_id: str) -> str:
-    return f"variants/{job_id}/"
-
-
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def queued_status(
-    job_id: str, pipeline: str, spec: PipelineSpec, source: SourceInfo, owner: str | None, created_at: str
-) -> StatusDoc:
-    return {
-        "job_id": job_id,
-        "status": QUEUED,
-        "pipeline": pipeline,
-        "spec": spec.spec_hash,
-        "source": asdict(source),
-        "variants": {},
-        "error": None,
-        "created_at": created_at,
-        "started_at": None,
-        "completed_at": None,
-        "attempts": 0,
-        "owner": owner,
-    }
-
-
-def processing_status(doc: StatusDoc, attempts: int) -> StatusDoc:
-    return {**doc, "status": PROCESSING, "started_at": now_iso(), "attempts": attempts}
-
-
-def completed_status(
-    doc: StatusDoc,
-    variants: list[RenderedVariant],
-    spec_hash: str,
-    base_url: str,
-    timings: dict[str, float],
-    placeholder: Placeholder | None = None,
-) -> StatusDoc:
-    job_id = doc["job_id"]
-    return {
-        **doc,
-        "status": COMPLETED,
-        "spec": spec_hash,
-        "variants": {
-            r.variant.name: {
-                "url": f"{base_url}/{variant_key(job_id, spec_hash, r.variant.name, r.variant.extension)}",
-                "width": r.width,
-                "height": r.height,
-                "format": r.variant.encoding.format,
-                "bytes": len(r.data),
-            }
-            for r in variants
-        },
-        "placeholder": asdict(placeholder) if placeholder else None,
-        "error": None,
-        "completed_at": now_iso(),
-        "timings": {stage: round(seconds, 4) for stage, seconds in timings.items()},
-    }
-
-
-def failed_status(doc: StatusDoc, code: str, message: str) -> StatusDoc:
-    return {**doc, "status": FAILED, "error": {"code": code, "message": message}, "completed_at": now_iso()}
 
 
 @dataclass(frozen=True)
@@ -162,7 +92,7 @@ def parse_message(body: str) -> JobMessage:
         raise BadMessage(f"not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise BadMessage("not a JSON object")
-    if data.get("v") != MESSAGE_VERSION:
+    if data.get("v") not in ACCEPTED_VERSIONS:
         if isinstance(data.get("v"), int) and data["v"] > MESSAGE_VERSION:
             raise UnknownVersion(f"message version {data['v']} is newer than {MESSAGE_VERSION}")
         raise BadMessage(f"unsupported message version {data.get('v')!r}")

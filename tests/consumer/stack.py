@@ -23,7 +23,9 @@ import boto3  # type: ignore[import-untyped]
 
 from imagepipe.config import load_settings
 from imagepipe.context import SourceInfo
-from imagepipe.jobs import job_message, new_job_id, now_iso, original_key, queued_status, status_key
+from imagepipe.jobs import job_message, new_job_id, now_iso
+from imagepipe.jobstore.documents import queued_doc
+from imagepipe.jobstore.keys import original_key, status_key
 from imagepipe.spec import DEFAULT_SPEC, PipelineSpec
 from tests.support.backend import CREDENTIALS, provision
 
@@ -46,7 +48,6 @@ class Stack:
             "IMAGEPIPE_BUCKET": self.bucket,
             "IMAGEPIPE_QUEUE_NAME": f"{self.name}-jobs",
             "IMAGEPIPE_VISIBILITY_TIMEOUT_SECONDS": str(self.visibility),
-            "IMAGEPIPE_MAX_RECEIVES": str(self.max_receives),
             "IMAGEPIPE_SHUTDOWN_GRACE_SECONDS": "10",
             "IMAGEPIPE_WORKER_SLOTS": "2",
             "IMAGEPIPE_LOG_LEVEL": "debug",
@@ -78,7 +79,7 @@ class Stack:
         if with_original:
             self.s3.put_object(Bucket=self.bucket, Key=original_key(job_id), Body=data)
         source = SourceInfo(format="jpeg", width=0, height=0, frames=1, bytes=len(data))
-        doc = queued_status(job_id, pipeline, spec, source, "tester", now_iso())
+        doc = queued_doc(job_id, pipeline, spec, source, "tester", now_iso())
         self.s3.put_object(Bucket=self.bucket, Key=status_key(job_id), Body=json.dumps(doc).encode())
         self.send(job_message(job_id, pipeline, spec, now_iso()).to_json(), trace_id or f"trace-{job_id[:8]}")
         return job_id

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from imagepipe.jobs import variants_prefix
+from imagepipe.jobstore.keys import variants_prefix
 from tests.consumer.stack import Consumer, Stack
 
 PHOTO = "thumbor/gisele.jpg"

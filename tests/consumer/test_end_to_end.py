@@ -17,7 +17,8 @@ import pytest
 from PIL import Image
 
 from imagepipe.context import Limits
-from imagepipe.jobs import job_message, variant_key, variants_prefix
+from imagepipe.jobs import job_message
+from imagepipe.jobstore.keys import variant_key, variants_prefix
 from imagepipe.pipeline import probe
 from imagepipe.spec import DEFAULT_SPEC, Encoding, PipelineSpec, Variant
 from tests.consumer.stack import Consumer, Stack
@@ -187,7 +188,7 @@ def test_spec_change_writes_new_keys_and_overwrites_nothing(
     assert {k: after[k] for k in before} == before
 
 
-def test_poison_messages_end_in_dead_letters_or_failed(
+def test_poison_messages_end_failed_or_swept_from_dead_letters(
     running: tuple[Stack, Consumer], corpus_dir: Path
 ) -> None:
     stack, consumer = running
@@ -195,13 +196,14 @@ def test_poison_messages_end_in_dead_letters_or_failed(
     missing = stack.submit(b"", with_original=False)
     doc = stack.wait_for([missing])[missing]
     assert doc["status"] == "failed" and doc["error"]["code"] == "not_found"
-    # Unparseable: handed back until the redrive policy moves it to the DLQ; nothing is marked.
+    # Unparseable: handed back until the redrive policy moves it to the DLQ,
+    # where the sweeper logs its id and size and deletes it; nothing is marked.
     stack.send("{not json", trace_id="trace-poison")
-    dead = stack.dead_letters(wait=30)
-    assert [m["Body"] for m in dead] == ["{not json"]
-    lines = [line for line in consumer.lines() if "unparseable" in line["message"]]
-    assert 1 <= len(lines) <= stack.max_receives
-    assert stack.counts() == (0, 0)
+    swept = consumer.wait_for_line("unparseable dead-lettered message deleted", timeout=90)
+    assert swept["bytes"] == len("{not json") and swept["message_id"]
+    lines = [line for line in consumer.lines() if line["message"].startswith("unparseable message")]
+    assert len(lines) == stack.max_receives
+    assert stack.counts() == (0, 0) and stack.counts(stack.dlq_url) == (0, 0)
 
 
 def test_health_and_unknown_version(running: tuple[Stack, Consumer]) -> None:

@@ -15,9 +15,17 @@ from prometheus_client import generate_latest
 from imagepipe.consumer.health import Liveness
 from imagepipe.consumer.messages import parse_received
 from imagepipe.consumer.metrics import Metrics
-from imagepipe.consumer.retry import backoff, is_last_receive, is_transient, release_visibility, retrying
+from imagepipe.consumer.retry import backoff, is_transient, retrying
+from imagepipe.errors import BackendUnavailable
 from imagepipe.logs import JsonFormatter, job_context
 from imagepipe.slo import LATENCY_BUCKETS
+
+
+def wrapped(cause: Exception) -> BackendUnavailable:
+    """As the job store raises it."""
+    exc = BackendUnavailable("storage or queue unavailable")
+    exc.__cause__ = cause
+    return exc
 
 
 def client_error(code: str, status: int) -> ClientError:
@@ -29,16 +37,6 @@ def test_backoff_is_exponential_with_full_jitter(attempt: int, expected_cap: flo
     assert backoff(attempt, 0.2, 5.0, rand=lambda: 1.0) == pytest.approx(expected_cap)
     assert backoff(attempt, 0.2, 5.0, rand=lambda: 0.0) == 0.0
     assert 0 <= backoff(attempt, 0.2, 5.0) <= expected_cap
-
-
-def test_release_visibility_grows_and_is_capped() -> None:
-    assert [release_visibility(n, 30) for n in (1, 2, 3, 4, 5)] == [30, 60, 120, 240, 480]
-    assert release_visibility(10, 30) == 900
-    assert release_visibility(1, 1) == 1 and release_visibility(0, 1) == 1
-
-
-def test_last_receive() -> None:
-    assert not is_last_receive(4, 5) and is_last_receive(5, 5) and is_last_receive(6, 5)
 
 
 @pytest.mark.parametrize(
@@ -54,6 +52,8 @@ def test_last_receive() -> None:
         (ConnectionResetError(), True),
         (BrokenProcessPool(), True),
         (ValueError("bug"), False),
+        (wrapped(client_error("SlowDown", 503)), True),
+        (wrapped(client_error("AccessDenied", 403)), False),
     ],
 )
 def test_is_transient(exc: BaseException, transient: bool) -> None:

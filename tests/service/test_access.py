@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from imagepipe.config import Settings
-from imagepipe.jobs import status_key
+from imagepipe.jobstore.keys import status_key
 from tests.service.conftest import KEYS, Served, ServiceFactory, receive_all
 
 

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from imagepipe.config import Settings
-from imagepipe.jobs import original_key, status_key
+from imagepipe.jobstore.keys import original_key, status_key
 from tests.service.conftest import Served, receive_all
 from tests.support.faultproxy import FaultProxy
 

@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 import requests
 
+from imagepipe import lifecycle
 from imagepipe.config import Settings
-from imagepipe.jobs import is_job_id, original_key, parse_message, status_key
+from imagepipe.jobs import is_job_id, parse_message
+from imagepipe.jobstore.keys import original_key, status_key
 from tests.service.conftest import Served, receive_all
 
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
@@ -143,7 +145,7 @@ def test_unknown_and_malformed_job_ids(service: Served) -> None:
     assert (r.status_code, r.json()["error"]["code"]) == (400, "bad_request")
 
 
-def test_delete_removes_original_variants_and_status(
+def test_delete_leaves_only_a_tombstone(
     service: Served, settings: Settings, s3: Any, images: dict[str, bytes]
 ) -> None:
     job_id = requests.post(f"{service.url}/v1/images", files={"file": images["webp"]}, timeout=30).json()[
@@ -156,7 +158,12 @@ def test_delete_removes_original_variants_and_status(
     r = requests.delete(f"{service.url}/v1/images/{job_id}", timeout=10)
     assert r.status_code == 204 and r.content == b""
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=settings.bucket).get("Contents", [])]
-    assert keys == ["variants/other-job/abc/thumbnail.webp"]
+    assert keys == [status_key(job_id), "variants/other-job/abc/thumbnail.webp"]
+    # The status document itself is the tombstone: owner and time, nothing else; it expires by lifecycle.
+    tombstone = json.loads(s3.get_object(Bucket=settings.bucket, Key=status_key(job_id))["Body"].read())
+    assert set(tombstone) == {"job_id", "status", "owner", "deleted_at"} and tombstone["status"] == "deleted"
+    tagging = s3.get_object_tagging(Bucket=settings.bucket, Key=status_key(job_id))["TagSet"]
+    assert tagging == [{"Key": lifecycle.TAG_KEY, "Value": lifecycle.TOMBSTONE}]
     assert requests.get(f"{service.url}/v1/images/{job_id}", timeout=10).status_code == 404
     assert requests.delete(f"{service.url}/v1/images/{job_id}", timeout=10).status_code == 404
 

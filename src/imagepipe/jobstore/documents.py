@@ -1,0 +1,49 @@
+"""The status document's shape (DESIGN: "Status document"), built in one
+place: the new job's document and the completed job's variant entries."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from imagepipe.context import RenderedVariant, SourceInfo
+from imagepipe.spec import PipelineSpec
+
+from .keys import variant_key
+from .transitions import QUEUED, StatusDoc
+
+
+def queued_doc(
+    job_id: str, pipeline: str, spec: PipelineSpec, source: SourceInfo, owner: str | None, created_at: str
+) -> StatusDoc:
+    return {
+        "job_id": job_id,
+        "status": QUEUED,
+        "pipeline": pipeline,
+        "spec": spec.spec_hash,
+        # The variant list itself, so that a retry re-enqueues exactly what was asked.
+        "variant_spec": spec.to_data(),
+        "source": asdict(source),
+        "variants": {},
+        "error": None,
+        "created_at": created_at,
+        "started_at": None,
+        "completed_at": None,
+        "attempts": 0,
+        "owner": owner,
+    }
+
+
+def variant_entries(
+    job_id: str, spec_hash: str, rendered: list[RenderedVariant], base_url: str
+) -> dict[str, Any]:
+    return {
+        r.variant.name: {
+            "url": f"{base_url}/{variant_key(job_id, spec_hash, r.variant.name, r.variant.extension)}",
+            "width": r.width,
+            "height": r.height,
+            "format": r.variant.encoding.format,
+            "bytes": len(r.data),
+        }
+        for r in rendered
+    }
