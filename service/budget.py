@@ -15,6 +15,7 @@ import contextlib
 import enum
 import time
 
+from imagepipe.capacity import HELD_COPIES
 from imagepipe.errors import Overloaded
 
 # How long a charge that does not fit may wait for room.
@@ -45,7 +46,8 @@ def overloaded(budget: int) -> Overloaded:
 
 
 class UploadBudget:
-    """Owns the count of bytes charged; `Charge` objects add to and release it."""
+    """Owns the count of bytes charged; `Charge` objects add to and release it.
+    Each byte of upload is charged HELD_COPIES times (capacity.py)."""
 
     def __init__(self, budget: int, max_wait: float = WAIT_SECONDS) -> None:
         self.budget, self.max_wait = budget, max_wait
@@ -53,8 +55,8 @@ class UploadBudget:
         # Set (and replaced) whenever bytes are given back: wakes every waiter.
         self._freed = asyncio.Event()
 
-    def has_room(self, charge: int) -> bool:
-        return self.in_use + charge <= self.budget
+    def has_room(self, upload_bytes: int) -> bool:
+        return self.in_use + HELD_COPIES * upload_bytes <= self.budget
 
     def charge(self) -> Charge:
         return Charge(self)
@@ -87,8 +89,9 @@ class Charge:
         self._budget = budget
         self.held = 0
 
-    async def cover(self, total: int) -> None:
-        """Hold at least `total` bytes (waits, or raises Overloaded)."""
+    async def cover(self, upload_bytes: int) -> None:
+        """Hold enough for `upload_bytes` of upload (waits, or raises Overloaded)."""
+        total = HELD_COPIES * upload_bytes
         if total > self.held:
             await self._budget._take(total - self.held)
             self.held = total

@@ -13,6 +13,7 @@ import logging
 import sys
 
 from imagepipe import logs
+from imagepipe.allocator import map_large_buffers
 from imagepipe.capacity import drain_seconds
 from imagepipe.config import ConfigError, load_settings
 from imagepipe.errors import InvalidSpec
@@ -50,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"imagepipe serve: IMAGEPIPE_PIPELINES_FILE: {exc.message}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level, settings.log_format)
+    map_large_buffers()
     host = args.host or settings.host
     port = args.port or settings.port
     state = app[INGEST]

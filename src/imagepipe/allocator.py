@@ -1,4 +1,5 @@
-"""Tune the C allocator of a process that renders one image after another."""
+"""Tune the C allocator: for a process that renders one image after another,
+and for the ingest, which holds many upload buffers at once."""
 
 from __future__ import annotations
 
@@ -35,3 +36,24 @@ def keep_freed_memory() -> bool:
         return False
     # Setting either threshold also stops glibc from moving them on its own.
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+
+
+# Upload buffers and their copies are megabytes; anything this large is mapped on its own.
+INGEST_MMAP_THRESHOLD = 1024 * 1024
+
+
+def map_large_buffers() -> bool:
+    """Give each upload buffer back to the kernel as soon as it is freed.
+
+    glibc raises its mmap threshold to the size of the largest mapped chunk
+    freed (up to 32 MiB), so after the first upload every later 10 MB buffer
+    comes from the heap, where freed holes stay resident and growing a buffer
+    copies it. The ingest's memory bound is the budget plus a base: a fixed
+    1 MiB threshold keeps buffers mapped (grown in place by mremap, unmapped
+    when freed). For the ingest; False, changing nothing, where the C
+    library is not glibc.
+    """
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    if mallopt is None:
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, INGEST_MMAP_THRESHOLD))

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from imagepipe.capacity import DEFAULT_SHUTDOWN_DELAY_SECONDS, budget_from_limit, container_memory_limit
+from imagepipe.capacity import (
+    DEFAULT_SHUTDOWN_DELAY_SECONDS,
+    HELD_COPIES,
+    budget_from_limit,
+    container_memory_limit,
+    smallest_budget,
+)
 from imagepipe.context import Limits
 
 T = TypeVar("T")
@@ -267,11 +273,11 @@ def upload_budget(settings: Settings, limit: int | None = None) -> int:
     may run in smaller containers)."""
     cap = settings.max_upload_bytes
     if settings.upload_budget_bytes is not None:
-        if settings.upload_budget_bytes < cap:
+        if settings.upload_budget_bytes < smallest_budget(cap):
             raise ConfigError(
                 [
                     f"IMAGEPIPE_UPLOAD_BUDGET_BYTES={settings.upload_budget_bytes}: less than one maximum "
-                    f"upload (IMAGEPIPE_MAX_UPLOAD_BYTES={cap})"
+                    f"upload (IMAGEPIPE_MAX_UPLOAD_BYTES={cap}, held {HELD_COPIES} times)"
                 ]
             )
         return settings.upload_budget_bytes

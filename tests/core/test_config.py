@@ -101,9 +101,9 @@ def test_upload_budget_is_explicit_or_from_the_memory_limit() -> None:
     unset = load_settings(BACKENDS)
     assert upload_budget(unset, limit=INGEST_BASE_BYTES + 100 * MIB) == 100 * MIB
     with pytest.raises(ConfigError, match=r"IMAGEPIPE_UPLOAD_BUDGET_BYTES: unset, and a memory limit"):
-        upload_budget(unset, limit=INGEST_BASE_BYTES + MIB)
-    small = load_settings({**BACKENDS, "IMAGEPIPE_UPLOAD_BUDGET_BYTES": str(MIB)})
-    with pytest.raises(ConfigError, match=r"IMAGEPIPE_UPLOAD_BUDGET_BYTES=1048576: less than one maximum"):
+        upload_budget(unset, limit=INGEST_BASE_BYTES + 19 * MIB)
+    small = load_settings({**BACKENDS, "IMAGEPIPE_UPLOAD_BUDGET_BYTES": str(19 * MIB)})
+    with pytest.raises(ConfigError, match=r"IMAGEPIPE_UPLOAD_BUDGET_BYTES=19922944: less than one maximum"):
         upload_budget(small)
 
 

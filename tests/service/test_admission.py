@@ -96,7 +96,7 @@ def test_an_upload_over_the_budget_waits_then_gets_503_overloaded(
 ) -> None:
     """One upload holds the whole budget (its body half sent); the next is refused
     after the brief wait, before its body, and is accepted once the first is done."""
-    service = make_service(max_upload_bytes=MB, upload_budget_bytes=MB)
+    service = make_service(max_upload_bytes=MB, upload_budget_bytes=2 * MB)
     data = images["jpeg"]
     holder = socket.create_connection(("127.0.0.1", service.port), timeout=30)
     holder.sendall(upload_head(MB).encode() + b"\r\n" + data[:1000])
@@ -111,7 +111,7 @@ def test_an_upload_over_the_budget_waits_then_gets_503_overloaded(
 def test_a_waiting_upload_is_admitted_when_room_is_freed(
     make_service: ServiceFactory, images: dict[str, bytes]
 ) -> None:
-    service = make_service(max_upload_bytes=len(images["jpeg"]), upload_budget_bytes=len(images["jpeg"]))
+    service = make_service(max_upload_bytes=len(images["jpeg"]), upload_budget_bytes=2 * len(images["jpeg"]))
     state = service.app[INGEST]
     state.budget.max_wait = 60.0  # room is freed long before: this test is not about the wait
     data = images["jpeg"]
@@ -130,7 +130,7 @@ def test_a_waiting_upload_is_admitted_when_room_is_freed(
     while state.lifecycle.in_flight < 2:  # both in their handlers: the second one waits
         assert time.monotonic() < deadline
         time.sleep(0.02)
-    assert state.budget.in_use == len(data)
+    assert state.budget.in_use == 2 * len(data)  # each byte held is charged twice
     holder.sendall(data[1000:])  # the holder finishes: room for the waiter
     assert holder.recv(65536).startswith(b"HTTP/1.1 202")
     holder.close()

@@ -91,14 +91,14 @@ def test_cgroup_memory_limit(text: str, limit: int | None) -> None:
     [
         (None, DEFAULT_UPLOAD_BUDGET_BYTES),
         (512 * MIB, 512 * MIB - INGEST_BASE_BYTES),
-        (INGEST_BASE_BYTES + 10 * MIB, 10 * MIB),  # exactly one maximum upload
+        (INGEST_BASE_BYTES + 20 * MIB, 20 * MIB),  # exactly one maximum upload, held twice
     ],
 )
 def test_budget_from_limit(limit: int | None, budget: int) -> None:
     assert budget_from_limit(limit, 10 * MIB) == budget
 
 
-@pytest.mark.parametrize("limit", [INGEST_BASE_BYTES + 10 * MIB - 1, 64 * MIB])
+@pytest.mark.parametrize("limit", [INGEST_BASE_BYTES + 20 * MIB - 1, 64 * MIB])
 def test_a_limit_below_base_plus_one_upload_is_refused(limit: int) -> None:
     with pytest.raises(ValueError, match="less than one maximum upload"):
         budget_from_limit(limit, 10 * MIB)
