@@ -48,6 +48,8 @@ class FaultProxy:
         self._tasks: set[asyncio.Task[Any]] = set()
         # Connections accepted since start, by mode at accept time (for assertions).
         self.accepted: dict[str, int] = dict.fromkeys(MODES, 0)
+        # Bytes forwarded from clients to the target (requests sent through).
+        self.sent_bytes = 0
 
     # -- control, from the test thread ---------------------------------------
 
@@ -152,16 +154,19 @@ class FaultProxy:
         up_reader, up_writer = await asyncio.open_connection(self.target_host, self.target_port)
         self._writers.add(up_writer)
         try:
-            await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
+            await asyncio.gather(self._pump(reader, up_writer, upstream=True), self._pump(up_reader, writer))
         finally:
             self._writers.discard(up_writer)
             if not up_writer.is_closing():
                 up_writer.close()
 
-    @staticmethod
-    async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pump(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, upstream: bool = False
+    ) -> None:
         try:
             while data := await reader.read(65536):
+                if upstream:
+                    self.sent_bytes += len(data)
                 writer.write(data)
                 await writer.drain()
         except OSError:
