@@ -1,12 +1,32 @@
-"""All children of an ImagePipeline, in apply order (the ConfigMap first)."""
+"""All children of an ImagePipeline, in apply order (the ConfigMap first), and
+the optional ones the operator deletes when the spec stops asking for them."""
 
 from __future__ import annotations
 
-from .builders import Manifest, build_configmap, build_ingest_service, build_ingress, build_pdb
+from .builders import (
+    REPLICAS_OWNER_ANNOTATION,
+    Manifest,
+    build_configmap,
+    build_ingest_service,
+    build_ingress,
+    build_pdb,
+)
 from .imagepipeline import ImagePipeline
 from .keda import build_scaled_object, build_trigger_authentication
 from .monitoring import build_prometheus_rule
+from .ownership import Key
 from .workloads import build_consumer_deployment, build_ingest_deployment
+
+# (apiVersion, kind, child suffix) of every child that exists only while the
+# spec asks for it: the operator prunes these (and RBAC grants delete on them).
+PRUNABLE = (
+    ("networking.k8s.io/v1", "Ingress", "ingest"),
+    ("keda.sh/v1alpha1", "ScaledObject", "consumer"),
+    ("keda.sh/v1alpha1", "TriggerAuthentication", "consumer"),
+    ("monitoring.coreos.com/v1", "PrometheusRule", "slo"),
+    ("policy/v1", "PodDisruptionBudget", "consumer"),
+    ("policy/v1", "PodDisruptionBudget", "ingest"),
+)
 
 
 def build_children(p: ImagePipeline, *, prometheus_rules: bool = True) -> list[Manifest]:
@@ -25,3 +45,13 @@ def build_children(p: ImagePipeline, *, prometheus_rules: bool = True) -> list[M
         build_pdb(p),
     ]
     return required + [m for m in optional if m is not None]
+
+
+def prunable(p: ImagePipeline) -> list[Key]:
+    return [(api_version, kind, p.child(suffix)) for api_version, kind, suffix in PRUNABLE]
+
+
+def create_only(child: Manifest) -> tuple[str, ...]:
+    """Fields set at creation only: the consumer's `spec.replicas` belongs to the autoscaler."""
+    annotations = child["metadata"].get("annotations") or {}
+    return ("spec.replicas",) if REPLICAS_OWNER_ANNOTATION in annotations else ()

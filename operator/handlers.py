@@ -1,14 +1,18 @@
 """kopf handlers of ImagePipeline: validate and default, build the children,
 adopt them (owner references: deleting the resource deletes them, no
-finalizer), apply them idempotently, check the backends, report status.
+finalizer), apply and prune them (`apply`, `ownership`), check the
+backends, report status.
 
 An invalid spec ends in Ready=False + a Warning event + kopf.PermanentError
-(no retry loop); API errors and missing backends are retried with backoff
-(kopf.TemporaryError) and reported as Ready=False meanwhile.
+(no retry loop); API errors, taken names (ChildConflict) and missing
+backends are retried with backoff (kopf.TemporaryError) and reported as
+Ready=False meanwhile. A timer runs the same reconcile every DRIFT_SECONDS,
+so children deleted or edited behind the operator's back come back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -17,19 +21,23 @@ from typing import Any
 import aiohttp
 import kopf
 
+from .apply import apply_children
 from .backend import BackendState, QueueDepth, check_backend, read_queue_depth, retry_delay
-from .builders import REPLICAS_OWNER_ANNOTATION
-from .children import build_children
 from .conditions import ready_status
 from .imagepipeline import ImagePipeline, InvalidPipeline, parse_imagepipeline
 from .kube import ApiError, Kube
 from .metrics import DEFAULT_PORT, OperatorMetrics
+from .ownership import describe
 from .schema import GROUP, PLURAL, VERSION
+from .timers import register_quietly
 
-PROMETHEUS_API = "/apis/monitoring.coreos.com/v1"
 KEDA_API = "/apis/keda.sh/v1alpha1"
 RETRY_APPLY_SECONDS = 15.0
 RETRY_BACKEND_SECONDS = 30.0
+RETRY_CONFLICT_SECONDS = 60.0
+# Children deleted or edited behind the operator's back are put back within this.
+DRIFT_SECONDS = 30.0
+RECONCILE_TIMER_ID = "reconcile"
 
 
 @dataclass
@@ -42,6 +50,8 @@ class OperatorRuntime:
     check_backend: Callable[[ImagePipeline], Awaitable[BackendState]] = check_backend
     read_queue_depth: Callable[[ImagePipeline], Awaitable[QueueDepth]] = read_queue_depth
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
+    # Seconds between the periodic reconciles that put back drifted or deleted children.
+    reconcile_interval: float = DRIFT_SECONDS
     # The operator's metrics port (0: any free port; None: not served).
     metrics_port: int | None = DEFAULT_PORT
     _kube: Kube | None = field(default=None, repr=False)
@@ -74,17 +84,6 @@ def _fail(
     patch.status.update(ready_status(status.get("conditions"), False, reason, message, generation))
 
 
-async def apply_children(kube: Kube, body: kopf.Body, p: ImagePipeline, logger: logging.Logger | Any) -> None:
-    prometheus = await kube.exists(PROMETHEUS_API)
-    for child in build_children(p, prometheus_rules=prometheus):
-        kopf.adopt(child, owner=body)
-        annotations = child["metadata"].get("annotations") or {}
-        create_only = ("spec.replicas",) if REPLICAS_OWNER_ANNOTATION in annotations else ()
-        result = await kube.apply(child, create_only)
-        if result != "unchanged":
-            logger.info(f"{child['kind']} {child['metadata']['name']}: {result}")
-
-
 async def reconcile(
     runtime: OperatorRuntime,
     body: kopf.Body,
@@ -110,10 +109,17 @@ async def reconcile(
                 "scaling.engine is keda but KEDA's CRDs are not installed",
             )
             raise kopf.TemporaryError("KEDA is not installed", delay=RETRY_BACKEND_SECONDS)
-        await apply_children(kube, body, p, logger)
+        conflicts = await apply_children(kube, body, p, logger)
     except (ApiError, aiohttp.ClientError, TimeoutError) as exc:
         _fail(runtime, body, status, patch, "ApplyFailed", f"applying the children failed: {exc}")
         raise kopf.TemporaryError(str(exc), delay=RETRY_APPLY_SECONDS) from exc
+    if conflicts:
+        message = (
+            f"{', '.join(describe(c) for c in conflicts)} already exist(s) without this ImagePipeline "
+            "as controller: left untouched and nothing applied; delete or rename it, or rename the pipeline"
+        )
+        _fail(runtime, body, status, patch, "ChildConflict", message)
+        raise kopf.TemporaryError(message, delay=RETRY_CONFLICT_SECONDS)
     state = await runtime.check_backend(p)
     if not state.ready:
         _fail(runtime, body, status, patch, state.reason, state.message)
@@ -138,3 +144,25 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
         **_: Any,
     ) -> None:
         await reconcile(runtime, body, status, patch, logger, retry)
+
+    @kopf.timer(
+        GROUP,
+        VERSION,
+        PLURAL,
+        id=RECONCILE_TIMER_ID,
+        interval=runtime.reconcile_interval,
+        initial_delay=runtime.reconcile_interval,
+        registry=registry,
+    )
+    async def repair_drift(
+        body: kopf.Body,
+        status: kopf.Status,
+        patch: kopf.Patch,
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+        **_: Any,
+    ) -> None:
+        """The same reconcile on a clock: what it cannot fix is already in the status."""
+        with contextlib.suppress(kopf.PermanentError, kopf.TemporaryError):
+            await reconcile(runtime, body, status, patch, logger)
+
+    register_quietly(registry, repair_drift, RECONCILE_TIMER_ID)

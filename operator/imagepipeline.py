@@ -131,6 +131,7 @@ class Ingest:
     service: IngestService
     ingress: Ingress | None
     api_keys_secret: SecretKey | None
+    auth: str  # apiKeys (an Ingress needs api_keys_secret) or none (explicitly open)
     cors_origins: tuple[str, ...]
 
 
@@ -266,6 +267,14 @@ def _scaling(raw: dict[str, Any]) -> Scaling:
 def _ingest(raw: dict[str, Any]) -> Ingest:
     ingress = raw.get("ingress") or {}
     keys = raw.get("apiKeysSecret")
+    if raw["auth"] == "none" and keys:
+        raise InvalidPipeline("spec.ingest.auth: none contradicts spec.ingest.apiKeysSecret")
+    if ingress.get("host") and not keys and raw["auth"] != "none":
+        raise InvalidPipeline(
+            "spec.ingest.ingress: an Ingress without spec.ingest.apiKeysSecret would serve uploads "
+            "to anyone; set apiKeysSecret, or spec.ingest.auth: none to mean it",
+            reason="InsecureIngress",
+        )
     return Ingest(
         replicas=raw["replicas"],
         service=IngestService(type=raw["service"]["type"], port=raw["service"]["port"]),
@@ -277,6 +286,7 @@ def _ingest(raw: dict[str, Any]) -> Ingest:
         if ingress.get("host")
         else None,
         api_keys_secret=SecretKey(name=keys["name"], key=keys["key"]) if keys else None,
+        auth=raw["auth"],
         cors_origins=tuple(raw.get("corsOrigins") or ()),
     )
 

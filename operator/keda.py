@@ -58,7 +58,12 @@ def build_scaled_object(p: ImagePipeline) -> Manifest | None:
             "pollingInterval": 15,
             "minReplicaCount": scaling.min_replicas,
             "maxReplicaCount": scaling.max_replicas,
-            "advanced": {"horizontalPodAutoscalerConfig": {"behavior": {"scaleDown": down}}},
+            "advanced": {
+                # When the ScaledObject goes (engine switched to builtin), the Deployment
+                # keeps the count KEDA left, and the builtin loop takes over from there.
+                "restoreToOriginalReplicaCount": False,
+                "horizontalPodAutoscalerConfig": {"behavior": {"scaleDown": down}},
+            },
             "triggers": [_trigger(p)],
         },
     }

@@ -1,16 +1,14 @@
 """A small Kubernetes API client over aiohttp, from kopf's login credentials
 (kopf has no public client; this keeps the operator free of another SDK).
 
-`apply` makes a child match its manifest idempotently: create when missing,
-else a merge patch when it drifted (lists are replaced whole, so containers,
-env and ports come back). Fields listed as create-only are left alone after
-creation (the consumer's `spec.replicas`, owned by the autoscaler).
+GET, POST, merge PATCH and DELETE of single objects by path; what to send is
+decided by `ownership.plan`. Why merge patches rather than server-side apply:
+see docs/design.md, "Ownership of children".
 """
 
 from __future__ import annotations
 
 import base64
-import copy
 import ssl
 import tempfile
 from typing import Any
@@ -37,11 +35,15 @@ class ApiError(Exception):
         self.status = status
 
 
+def collection_path(api_version: str, kind: str, namespace: str) -> str:
+    """`/api/v1/namespaces/NS/configmaps` and the like."""
+    prefix = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+    return f"{prefix}/namespaces/{namespace}/{PLURALS[kind]}"
+
+
 def object_path(manifest: dict[str, Any], name: str | None = None) -> str:
     """`/api/v1/namespaces/NS/configmaps[/NAME]` for a manifest."""
-    api_version, kind = manifest["apiVersion"], manifest["kind"]
-    prefix = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
-    path = f"{prefix}/namespaces/{manifest['metadata']['namespace']}/{PLURALS[kind]}"
+    path = collection_path(manifest["apiVersion"], manifest["kind"], manifest["metadata"]["namespace"])
     return f"{path}/{name}" if name else path
 
 
@@ -68,7 +70,7 @@ def ssl_context(info: kopf.ConnectionInfo) -> ssl.SSLContext | bool:
 
 
 class Kube:
-    """GET, POST and merge PATCH against the API server of one ConnectionInfo."""
+    """GET, POST, merge PATCH and DELETE against the API server of one ConnectionInfo."""
 
     def __init__(self, info: kopf.ConnectionInfo) -> None:
         headers = {}
@@ -99,46 +101,16 @@ class Kube:
     async def exists(self, path: str) -> bool:
         return await self.request("GET", path) is not None
 
-    async def apply(self, manifest: dict[str, Any], create_only: tuple[str, ...] = ()) -> str:
-        """Create or correct one object; returns created, patched or unchanged."""
-        name = manifest["metadata"]["name"]
-        current = await self.request("GET", object_path(manifest, name))
-        if current is None:
-            try:
-                await self.request("POST", object_path(manifest), manifest)
-                return "created"
-            except ApiError as exc:
-                if exc.status != 409:
-                    raise
-                current = await self.request("GET", object_path(manifest, name)) or {}
-        desired = without(manifest, create_only)
-        if is_subset(desired, current):
-            return "unchanged"
-        await self.request("PATCH", object_path(manifest, name), desired)
-        return "patched"
+    async def create(self, manifest: dict[str, Any]) -> None:
+        await self.request("POST", object_path(manifest), manifest)
 
+    async def patch(self, manifest: dict[str, Any]) -> None:
+        """Merge-patch an object that must exist (404 is an error: it went meanwhile)."""
+        path = object_path(manifest, manifest["metadata"]["name"])
+        if await self.request("PATCH", path, manifest) is None:
+            raise ApiError(404, f"{path} disappeared before its patch")
 
-def without(manifest: dict[str, Any], paths: tuple[str, ...]) -> dict[str, Any]:
-    """A copy without the dotted `paths` (e.g. "spec.replicas")."""
-    result = copy.deepcopy(manifest)
-    for path in paths:
-        *parents, last = path.split(".")
-        node: Any = result
-        for key in parents:
-            node = node.get(key, {}) if isinstance(node, dict) else {}
-        if isinstance(node, dict):
-            node.pop(last, None)
-    return result
-
-
-def is_subset(desired: Any, actual: Any) -> bool:
-    """Whether `actual` already has everything of `desired` (extra fields set by the server are fine)."""
-    if isinstance(desired, dict):
-        return isinstance(actual, dict) and all(is_subset(v, actual.get(k)) for k, v in desired.items())
-    if isinstance(desired, list):
-        return (
-            isinstance(actual, list)
-            and len(desired) == len(actual)
-            and all(is_subset(d, a) for d, a in zip(desired, actual, strict=True))
-        )
-    return bool(desired == actual)
+    async def delete(self, path: str, uid: str) -> None:
+        """Delete one object if it is still the one we saw (uid precondition); gone already is fine."""
+        body = {"propagationPolicy": "Background", "preconditions": {"uid": uid}}
+        await self.request("DELETE", path, body)

@@ -46,12 +46,13 @@ class ConsumerReading:
 
 @dataclass
 class Memory:
-    """One pipeline's loop memory. `scaler`, `backlog` and `time` are kept in
-    status; the per-pod counters and the latency window only in memory."""
+    """One pipeline's loop memory. `scaler`, `backlog`, `time` and `engine` are
+    kept in status; the per-pod counters and the latency window only in memory."""
 
     scaler: ScalerState = field(default_factory=ScalerState)
     backlog: int | None = None  # queue total at the previous loop
     time: float | None = None  # wall-clock seconds of the previous loop
+    engine: str | None = None  # spec.scaling.engine at the previous loop
     pods: dict[str, Counts] = field(default_factory=dict)
     scraped: bool = False  # whether `pods` holds a previous scrape
     window: list[tuple[float, Counts]] = field(default_factory=list)
@@ -81,6 +82,7 @@ def memory_to_status(memory: Memory) -> dict[str, Any]:
         "history": [[t, r] for t, r in s.history],
         "backlog": memory.backlog,
         "time": memory.time,
+        "engine": memory.engine,
     }
 
 
@@ -99,6 +101,7 @@ def memory_from_status(saved: Any) -> Memory:
             scaler=scaler,
             backlog=int(backlog) if backlog is not None else None,
             time=_float(saved.get("time")),
+            engine=str(saved["engine"]) if saved.get("engine") else None,
         )
     except (TypeError, ValueError):
         return Memory()
@@ -165,6 +168,15 @@ def scaling_status(
     if within is not None:
         status["withinObjective"] = round(within, 5)
     return status
+
+
+def take_over(memory: Memory, engine: str, current: int, now: float) -> Memory:
+    """After a switch of engine (keda ↔ builtin, or a first loop), the running
+    count enters the scale-down window as a recommendation: the loop starts
+    from what runs now and lowers nothing for `stabilisation_seconds`."""
+    if memory.engine == engine:
+        return memory
+    return replace(memory, scaler=replace(memory.scaler, history=((now, current),)), engine=engine)
 
 
 def remember(memory: Memory, decision: Decision, depth: QueueDepth, now: float) -> Memory:

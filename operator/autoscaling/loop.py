@@ -11,7 +11,6 @@ what it needs logs, counts an error and waits for the next one.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -28,6 +27,7 @@ from ..imagepipeline import ImagePipeline, InvalidPipeline, parse_imagepipeline
 from ..kube import ApiError, Kube
 from ..metrics import OperatorMetrics
 from ..schema import GROUP, PLURAL, VERSION
+from ..timers import register_quietly
 from .consumer_metrics import Counts
 from .inputs import (
     ConsumerReading,
@@ -40,6 +40,7 @@ from .inputs import (
     remember,
     scaling_inputs,
     scaling_status,
+    take_over,
 )
 from .observe import consumer_targets, patch_replicas, prometheus_reading, read_replicas, scrape_pods
 from .policy import desired_replicas
@@ -47,15 +48,6 @@ from .policy import desired_replicas
 DEFAULT_INTERVAL_SECONDS = 15.0
 TIMER_ID = "autoscaler"
 log = logging.getLogger(__name__)
-
-
-class QuietTimer(logging.Filter):
-    """Drops kopf's "Timer 'autoscaler' succeeded." (INFO): with INFO posted as
-    Kubernetes events, it would add an Event per pipeline every loop. The
-    loop logs its replica changes itself, and failures still get through."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != f"Timer {TIMER_ID!r} succeeded."
 
 
 @dataclass
@@ -104,8 +96,9 @@ class Autoscaler:
             return  # not created yet
         depth = await self.read_depth(p)
         self.metrics.record_queue(label, depth)
-        memory = self.memories.get(label) or memory_from_status(status.get("autoscaler"))
         now = time.time()
+        memory = self.memories.get(label) or memory_from_status(status.get("autoscaler"))
+        memory = take_over(memory, p.scaling.engine, replicas.current, now)
         reading = await self._read_consumers(kube, p, memory, now)
         inputs = scaling_inputs(now, depth, reading, replicas, memory)
         decision = desired_replicas(inputs, params_for(p, self.interval), memory.scaler)
@@ -151,19 +144,6 @@ class Autoscaler:
         return read_scrape(memory, pods, now)
 
 
-def _without_finalizer(registry: kopf.OperatorRegistry, fn: Callable[..., Any]) -> None:
-    """kopf gives every timer a finalizer (to stop it before the object goes),
-    and has no option against it. A finalizer would block deleting an
-    ImagePipeline while no operator runs, which the design forbids; without
-    one kopf stops the timer when the deletion arrives, which is all a timer
-    that only reads and scales needs. So the registered handler is replaced
-    by a copy without (kopf internals: the registry test guards them)."""
-    spawning = registry._spawning
-    spawning._handlers = [
-        dataclasses.replace(h, requires_finalizer=False) if h.fn is fn else h for h in spawning._handlers
-    ]
-
-
 def register(registry: kopf.OperatorRegistry, kube: Callable[[], Kube], scaler: Autoscaler) -> None:
     """The timer and the forgetting of deleted pipelines (no finalizer: optional=True)."""
 
@@ -171,10 +151,7 @@ def register(registry: kopf.OperatorRegistry, kube: Callable[[], Kube], scaler: 
     async def autoscale(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, **_: Any) -> None:
         await scaler.tick(kube(), body, status, patch)
 
-    _without_finalizer(registry, autoscale)
-    objects = logging.getLogger("kopf.objects")
-    if not any(isinstance(f, QuietTimer) for f in objects.filters):
-        objects.addFilter(QuietTimer())
+    register_quietly(registry, autoscale, TIMER_ID)
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True, registry=registry)
     def forget(body: kopf.Body, **_: Any) -> None:

@@ -1,6 +1,7 @@
 """The chart's RBAC against the operator's code: every Kubernetes API call
-that operator/ makes (kube.py's apply, handlers.py, observe.py and
-autoscaler.py, driven through a recording client with every option on)
+that operator/ makes (apply.py, handlers.py, autoscaling/observe.py and
+autoscaling/loop.py, driven through a recording client with every option on,
+children missing, ours and drifted, or ours and no longer wanted)
 becomes a (group, resource, verb), and the rendered rules grant exactly
 those plus what kopf itself needs. A call added to the code without a grant,
 or a grant nobody calls, fails here."""
@@ -16,10 +17,11 @@ import kopf
 import pytest
 import yaml
 
+from imagepipe.operator.apply import PROMETHEUS_API, apply_children
 from imagepipe.operator.autoscaling.loop import Autoscaler
 from imagepipe.operator.backend import QueueDepth
-from imagepipe.operator.children import build_children
-from imagepipe.operator.handlers import KEDA_API, PROMETHEUS_API, apply_children
+from imagepipe.operator.children import PRUNABLE, build_children
+from imagepipe.operator.handlers import KEDA_API
 from imagepipe.operator.imagepipeline import ImagePipeline, parse_imagepipeline
 from imagepipe.operator.kube import PLURALS, Kube
 from imagepipe.operator.metrics import OperatorMetrics
@@ -63,22 +65,27 @@ class RecordingKube(Kube):
     """An API server where the children are missing (`exists=False`: apply creates them) or
     exist and have drifted (apply patches them); records every request."""
 
-    def __init__(self, exists: bool) -> None:  # no HTTP session: nothing goes out
+    def __init__(self, exists: bool, prometheus: bool = True) -> None:  # no HTTP session
         self.server = ""
         self.exists_already = exists
+        self.prometheus = prometheus
         self.calls: list[tuple[str, str]] = []
 
     async def request(self, method: str, path: str, body: Any = None) -> dict[str, Any] | None:
         self.calls.append((method, path))
         if method != "GET":
             return {}
+        if path == PROMETHEUS_API and not self.prometheus:
+            return None  # the PrometheusRule is not built, so an old one of ours is pruned
         if path in (PROMETHEUS_API, KEDA_API):
             return {"resources": []}  # both installed: every optional child is built
         if "/pods" in path:
             return {"items": []}
-        if "/deployments/" in path and path.endswith("-consumer"):
-            return {"spec": {"replicas": 1}, "status": {"readyReplicas": 1}}
-        return {"metadata": {}} if self.exists_already else None
+        # Ours (controller reference to uid-1) and drifted: apply patches, prune deletes.
+        ours = {"metadata": {"uid": "u", "ownerReferences": [{"controller": True, "uid": "uid-1"}]}}
+        if "/deployments/" in path and path.endswith("-consumer"):  # the autoscaler reads it
+            return {**ours, "spec": {"replicas": 1}, "status": {"readyReplicas": 1}}
+        return ours if self.exists_already else None
 
 
 def manifest(engine: str) -> dict[str, Any]:
@@ -109,9 +116,12 @@ def operator_calls() -> set[Grant]:
     """(group, resource, verb) of every API request the operator's code makes."""
     grants: set[Grant] = set()
     for engine in ("builtin", "keda"):
-        for exists in (False, True):
-            kube = RecordingKube(exists)
-            asyncio.run(drive(kube, manifest(engine)))
+        for exists, optional in ((False, True), (True, True), (True, False)):
+            kube = RecordingKube(exists, prometheus=optional)
+            body = manifest(engine)
+            if not optional:  # no Ingress and no PrometheusRule asked for: both pruned
+                del body["spec"]["ingest"]["ingress"]
+            asyncio.run(drive(kube, body))
             grants |= {g for method, path in kube.calls if (g := grant_of(method, path))}
     return grants
 
@@ -129,7 +139,9 @@ def test_the_recorder_sees_the_calls_that_matter(needed: set[Grant]) -> None:
         for child in build_children(parse_imagepipeline(manifest(engine)), prometheus_rules=True):
             kind = (group_of(child), PLURALS[child["kind"]])
             assert {(*kind, v) for v in ("get", "create", "patch")} <= needed, kind
-    assert not [g for g in needed if g[2] in ("delete", "update", "deletecollection")]
+    pruned = {(group_of({"apiVersion": v}), PLURALS[kind], "delete") for v, kind, _ in PRUNABLE}
+    assert {g for g in needed if g[2] == "delete"} == pruned
+    assert not [g for g in needed if g[2] in ("update", "deletecollection")]
 
 
 def test_clusterwide_rules_are_exactly_what_the_code_and_kopf_use(needed: set[Grant]) -> None:

@@ -150,3 +150,17 @@ def test_queue_length_grows_with_the_time_left(minimal: dict[str, Any]) -> None:
     short = queue_length(parse_imagepipeline(minimal))
     minimal["spec"]["slo"] = {"latencySeconds": 120}
     assert queue_length(parse_imagepipeline(minimal)) > short >= 1
+
+
+def test_every_optional_child_is_prunable(full: dict[str, Any]) -> None:
+    """Whatever the spec can switch off, the operator can take back."""
+    from imagepipe.operator.children import prunable
+    from imagepipe.operator.ownership import key
+
+    required = {"ConfigMap", "Service", "Deployment"}
+    for engine in ("builtin", "keda"):
+        full["spec"]["scaling"]["engine"] = engine
+        full["spec"]["backend"]["credentialsSecret"] = "aws"
+        p = parse_imagepipeline(full)
+        optional = {key(c) for c in build_children(p) if c["kind"] not in required}
+        assert optional <= set(prunable(p)), optional - set(prunable(p))

@@ -144,3 +144,26 @@ def test_crd_ships_in_the_package() -> None:
     from importlib import resources
 
     assert resources.files("imagepipe.operator").joinpath("crd/imagepipelines.yaml").is_file()
+
+
+@pytest.mark.parametrize(
+    ("ingest", "reason"),
+    [
+        ({"ingress": {"host": "img.example.com"}}, "InsecureIngress"),
+        ({"ingress": {"host": "img.example.com"}, "auth": "apiKeys"}, "InsecureIngress"),
+        ({"auth": "none", "apiKeysSecret": {"name": "keys"}}, "InvalidSpec"),
+        ({"ingress": {"host": "img.example.com"}, "auth": "none"}, None),
+        ({"ingress": {"host": "img.example.com"}, "apiKeysSecret": {"name": "keys"}}, None),
+        ({}, None),  # no Ingress: reachable only inside the cluster
+    ],
+)
+def test_an_ingress_needs_keys_unless_it_says_auth_none(
+    minimal: dict[str, Any], ingest: dict[str, Any], reason: str | None
+) -> None:
+    minimal["spec"]["ingest"] = ingest
+    if reason is None:
+        assert parse_imagepipeline(minimal).ingest.auth == ingest.get("auth", "apiKeys")
+        return
+    with pytest.raises(InvalidPipeline) as caught:
+        parse_imagepipeline(minimal)
+    assert caught.value.reason == reason and "spec.ingest" in caught.value.message

@@ -1,0 +1,52 @@
+"""Apply one ImagePipeline's children: read every candidate by name, plan
+with `ownership.plan`, then create, patch and prune (a thin async shell)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from .children import build_children, create_only, prunable
+from .imagepipeline import ImagePipeline
+from .kube import Kube, collection_path
+from .ownership import Key, Plan, describe, key, plan
+
+PROMETHEUS_API = "/apis/monitoring.coreos.com/v1"
+
+
+def child_path(namespace: str, child: Key) -> str:
+    api_version, kind, name = child
+    return f"{collection_path(api_version, kind, namespace)}/{name}"
+
+
+async def plan_children(kube: Kube, body: kopf.Body, p: ImagePipeline) -> Plan:
+    """What to do, from the desired children (adopted: our controller reference)
+    and what the API server has under their names and the prunable ones."""
+    prometheus = await kube.exists(PROMETHEUS_API)
+    desired = []
+    for child in build_children(p, prometheus_rules=prometheus):
+        kopf.adopt(child, owner=body)
+        desired.append((child, create_only(child)))
+    candidates = {key(child) for child, _ in desired} | set(prunable(p))
+    # A 404 (no such object, or no such API: KEDA or the Prometheus operator absent) reads as None.
+    current = {c: await kube.request("GET", child_path(p.namespace, c)) for c in sorted(candidates)}
+    return plan(desired, current, prunable(p), p.uid)
+
+
+async def apply_children(
+    kube: Kube, body: kopf.Body, p: ImagePipeline, logger: logging.Logger | Any
+) -> list[Key]:
+    """Make the children match the spec; returns the conflicts (nothing applied if any)."""
+    todo = await plan_children(kube, body, p)
+    for child in todo.create:
+        await kube.create(child)
+        logger.info(f"{child['kind']} {child['metadata']['name']}: created")
+    for change in todo.patch:
+        await kube.patch(change)
+        logger.info(f"{change['kind']} {change['metadata']['name']}: patched")
+    for gone, uid in todo.prune:
+        await kube.delete(child_path(p.namespace, gone), uid)
+        logger.info(f"{describe(gone)}: deleted (the spec no longer asks for it)")
+    return todo.conflicts
