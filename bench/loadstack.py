@@ -1,7 +1,6 @@
 """Shared pieces of the load benchmarks (ingest_load.py, pipeline_load.py).
 
-A loopback stack built from `imagepipe dev`'s own parts (imagepipe.devstack:
-environment, provisioning, port checks, the graceful stop), except that the
+The loopback stack of `imagepipe dev` (imagepipe.localstack), except that the
 moto server runs as a process of its own (`moto_server`), so that its CPU
 time (the stand-in for AWS) is measured apart from ours and it does not share
 a GIL with the load generator. Plus /proc readers (CPU time of a process and
@@ -12,12 +11,9 @@ Run with the product venv from the repository root (.venv/bin/python bench/...).
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +23,7 @@ from typing import Any
 
 from corpus import CORPUS
 
-from imagepipe import devstack
+from imagepipe.localstack import LocalStack
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -142,75 +138,62 @@ def verdict(ok: bool) -> str:
 
 @dataclass
 class Stack:
-    """moto (own process) + provisioned bucket/queues + ingest (+ consumer), all on 127.0.0.1."""
+    """The core's local stack (imagepipe.localstack) with moto in a process of its
+    own, ingest (+ consumer), all on 127.0.0.1, role logs in a scratch folder."""
 
     ingest_command: list[str] | None = None  # default: `imagepipe serve`
     consumer: bool = False
     slots: int | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     keep_logs: bool = False
-    backend_port: int = 0
-    port: int = 0
-    metrics_port: int = 0
-    env: dict[str, str] = field(default_factory=dict)
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     logdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="imagepipe-load-")))
+    local: LocalStack | None = None
+
+    def _stack(self) -> LocalStack:
+        assert self.local is not None, "the stack is not started"
+        return self.local
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self._stack().env
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.backend_port}"
+        return self._stack().endpoint
 
     @property
     def api(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self._stack().api
+
+    @property
+    def metrics_port(self) -> int:
+        return self._stack().metrics_port
 
     def pid(self, role: str) -> int:
-        return self.processes[role].pid
-
-    def _spawn(self, role: str, command: list[str], env: dict[str, str]) -> None:
-        log = (self.logdir / f"{role}.log").open("wb")
-        # cwd: a scratch folder, so that the repository root (operator/, docs/testing.md) is off sys.path.
-        self.processes[role] = subprocess.Popen(
-            command, env=env, cwd=self.logdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
+        stack = self._stack()
+        if role == "moto":
+            assert stack.backend is not None
+            return stack.backend.pid
+        return int(stack.roles[role].pid)
 
     def start(self) -> Stack:
-        self.backend_port = devstack._free_port()
-        self.port = devstack._free_port()
-        self.metrics_port = devstack._free_port()
-        moto = Path(sys.executable).with_name("moto_server")
-        self._spawn("moto", [str(moto), "-H", "127.0.0.1", "-p", str(self.backend_port)], dict(os.environ))
-        if not devstack._wait_listening("127.0.0.1", self.backend_port, self.processes, timeout=30):
-            raise RuntimeError(f"moto_server did not start; see {self.logdir / 'moto.log'}")
-        names = argparse.Namespace(
+        self.local = LocalStack(
             bucket="imagepipe-load",
             queue="imagepipe-load-jobs",
-            metrics_port=self.metrics_port,
             slots=self.slots,
-        )
-        env = devstack._environment(names, self.endpoint)
-        env.update({"IMAGEPIPE_LOG_FORMAT": "json", **self.extra_env})
-        queues = asyncio.run(devstack._provision(env))
-        env["IMAGEPIPE_QUEUE_URL"] = queues.queue_url
-        self.env = env
-        base = [sys.executable, "-m", "imagepipe.cli"]
-        ingest = self.ingest_command or [*base, "serve"]
-        self._spawn("ingest", [*ingest, "--host", "127.0.0.1", "--port", str(self.port)], env)
+            backend_process=True,
+            extra_env={"IMAGEPIPE_LOG_FORMAT": "json", **self.extra_env},
+            log_dir=self.logdir,
+        ).start()
+        self.local.start_ingest(self.ingest_command)
         if self.consumer:
-            self._spawn("consumer", [*base, "consume"], env)
-        if not devstack._wait_listening("127.0.0.1", self.port, self.processes, timeout=60):
-            raise RuntimeError(f"the ingest did not start; see {self.logdir / 'ingest.log'}")
-        if self.consumer and not devstack._wait_listening(
-            "127.0.0.1", self.metrics_port, self.processes, timeout=60
-        ):
-            raise RuntimeError(f"the consumer did not start; see {self.logdir / 'consumer.log'}")
+            self.local.start_consumer()
+        self.local.wait_ready(timeout=60)
         return self
 
     def stop(self) -> None:
-        roles = {k: p for k, p in self.processes.items() if k != "moto"}
-        devstack._stop(roles, grace=20)
-        if "moto" in self.processes:
-            devstack._stop({"moto": self.processes["moto"]}, grace=5)
+        if self.local is not None:
+            self.local.stop()
         if self.keep_logs:
             print(f"logs: {self.logdir}", file=sys.stderr)
         else:

@@ -1,5 +1,6 @@
-"""A pipeline's backends on the loopback moto server, and consumers as real
-processes (each in its own process group, so that tests can kill them whole).
+"""A pipeline's backends on the core's loopback S3+SQS server, and consumers as
+real processes started by the core (imagepipe.processes), each in its own
+process group, so that tests can kill them whole.
 
 Jobs are submitted the way ingest does it: original, then the `queued`
 status, then the message (built with the jobs.py helpers)."""
@@ -10,7 +11,6 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -26,6 +26,7 @@ from imagepipe.context import SourceInfo
 from imagepipe.jobs import job_message, new_job_id, now_iso
 from imagepipe.jobstore.documents import queued_doc
 from imagepipe.jobstore.keys import original_key, status_key
+from imagepipe.processes import start_process
 from imagepipe.spec import DEFAULT_SPEC, PipelineSpec
 from tests.support.backend import CREDENTIALS, provision
 
@@ -176,15 +177,10 @@ class Consumer:
             "--metrics-port",
             "0",
         ]
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [*command, *args],
-                env=full_env,
-                cwd=REPO,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.log_path.write_bytes(b"")
+        self.process = start_process(
+            [*command, *args], full_env, log=self.log_path, cwd=REPO, own_session=True
+        )
         self.metrics_port = int(self.wait_for_line("consumer started", timeout=30)["metrics_port"])
 
     def lines(self) -> list[dict[str, Any]]:

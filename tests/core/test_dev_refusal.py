@@ -4,13 +4,13 @@ public."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import boto3  # type: ignore[import-untyped]
 import pytest
 
-from imagepipe.devstack import BackendRefused, provision_backend
+from imagepipe.config import load_settings
+from imagepipe.localprovision import BackendRefused, provision
 from tests.support.backend import CREDENTIALS, MotoServer
 
 
@@ -25,7 +25,7 @@ def env(moto: MotoServer) -> dict[str, str]:
 
 def test_dev_provisions_a_private_stack(moto: MotoServer) -> None:
     moto.reset()
-    queues = asyncio.run(provision_backend(env(moto)))
+    queues = provision(load_settings(env(moto)), CREDENTIALS)
     assert queues.queue_url.endswith("/dev-jobs")
 
 
@@ -43,6 +43,6 @@ def test_dev_refuses_public_originals(moto: MotoServer) -> None:
         Bucket="dev-bucket", Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]})
     )
     with pytest.raises(BackendRefused) as refused:
-        asyncio.run(provision_backend(env(moto)))
+        provision(load_settings(env(moto)), CREDENTIALS)
     assert refused.value.problem.reason == "OriginalsPublic"
     assert str(refused.value).startswith("OriginalsPublic: ") and "\n" not in str(refused.value)

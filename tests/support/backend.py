@@ -1,27 +1,21 @@
-"""A real S3+SQS server (moto's server mode) on a free loopback port."""
+"""The core's loopback S3+SQS server (imagepipe.localstack) for tests: one per
+session, reset between tests, and provisioning with test-sized queues."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
+import dataclasses
 import urllib.request
 from collections.abc import Iterator
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from moto.server import ThreadedMotoServer
-
-from imagepipe.aws import open_clients
 from imagepipe.config import Settings
-from imagepipe.provision import Queues, ensure_bucket, ensure_queues
+from imagepipe.localprovision import provision as provision_backends
+from imagepipe.localstack import BackendServer, free_port
+from imagepipe.provision import Queues
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["CREDENTIALS", "MotoServer", "free_port", "moto_server", "provision"]
 
 
 @dataclass
@@ -35,24 +29,14 @@ class MotoServer:
 
 @contextmanager
 def moto_server() -> Iterator[MotoServer]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server = BackendServer().start()
     try:
-        yield MotoServer(f"http://127.0.0.1:{port}")
+        yield MotoServer(server.endpoint)
     finally:
         server.stop()
 
 
 def provision(settings: Settings, max_receives: int = 5, visibility_timeout: int = 30) -> Queues:
-    """Create the bucket and queues the settings name (synchronously, for fixtures)."""
-
-    async def go() -> Queues:
-        async with AsyncExitStack() as stack:
-            s3, sqs = await open_clients(settings, stack)
-            await ensure_bucket(s3, settings.bucket, settings.region)
-            return await ensure_queues(
-                sqs, settings.queue_name, f"{settings.queue_name}-dlq", max_receives, visibility_timeout
-            )
-
-    return asyncio.run(go())
+    """Create the bucket and queues the settings name, with these queue limits."""
+    sized = dataclasses.replace(settings, visibility_timeout_seconds=visibility_timeout)
+    return provision_backends(sized, CREDENTIALS, max_receives)
