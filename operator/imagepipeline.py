@@ -302,6 +302,8 @@ def variant_to_core(variant: Mapping[str, Any]) -> dict[str, Any]:
     """A CRD variant (flat format/quality) in the pipelines file's shape (nested encoding)."""
     core = {key: variant[key] for key in ("name", "width", "height", "method")}
     core["encoding"] = {"format": variant["format"], "quality": variant["quality"]}
+    if "gravity" in variant:
+        core["gravity"] = variant["gravity"]
     return core
 
 

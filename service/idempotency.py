@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from imagepipe.errors import BackendUnavailable, BadRequest, IdempotencyInProgress
+from imagepipe.geometry import Focus
 from imagepipe.jobstore.store import JobStore
 from imagepipe.service.errors import ApiError
 
@@ -44,8 +45,12 @@ def parse_key(header: str | None) -> str | None:
     return header
 
 
-def body_hash(pipeline: str, data: bytes) -> str:
+def body_hash(pipeline: str, data: bytes, focus: Focus | None = None) -> str:
+    """What a replay must match: the pipeline, the bytes and the focal point."""
     h = hashlib.sha256(pipeline.encode())
+    if focus is not None:
+        # Only with a focus, so that earlier records without one still match.
+        h.update(f"\0focus={focus.x!r},{focus.y!r}".encode())
     h.update(b"\0")
     h.update(data)
     return h.hexdigest()

@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from imagepipe.errors import BackendUnavailable, BadRequest, ImagePipeError, UploadTimeout
+from imagepipe.geometry import Focus, parse_focus
 from imagepipe.jobs import is_job_id, job_message, new_job_id, now_iso
 from imagepipe.jobstore.documents import queued_doc
 from imagepipe.jobstore.transitions import Queue, Refused
@@ -60,6 +61,15 @@ async def accept_upload(request: web.Request) -> Accepted:
         raise
 
 
+def _focus(text: str | None) -> Focus | None:
+    if text is None:
+        return None
+    try:
+        return parse_focus(text)
+    except ValueError as exc:
+        raise BadRequest(f"focus: {exc}") from None
+
+
 async def _read_in_time(request: web.Request, app: Ingest, charge: Charge) -> Upload:
     # A client that trickles its body would otherwise hold up to the byte cap
     # in memory for as long as it likes; many of them would exhaust it.
@@ -81,18 +91,27 @@ async def _accept(request: web.Request, app: Ingest) -> Accepted:
     query_pipeline = request.query.get("pipeline")
     if query_pipeline is not None and query_pipeline not in app.pipelines:
         raise unknown_pipeline(query_pipeline, app.pipelines)
+    query_focus = request.query.get("focus")
+    _focus(query_focus)  # refused before the body is read
     charge = app.budget.charge()
     try:
         upload = await _read_in_time(request, app, charge)
         name = upload.pipeline or query_pipeline or DEFAULT_PIPELINE
-        return await _store(request, app, owner, key, name, upload)
+        focus = _focus(upload.focus if upload.focus is not None else query_focus)
+        return await _store(request, app, owner, key, name, upload, focus)
     finally:
         # The body is in memory until the S3 write has finished.
         charge.release()
 
 
 async def _store(
-    request: web.Request, app: Ingest, owner: str | None, key: str | None, name: str, upload: Upload
+    request: web.Request,
+    app: Ingest,
+    owner: str | None,
+    key: str | None,
+    name: str,
+    upload: Upload,
+    focus: Focus | None,
 ) -> Accepted:
     if name not in app.pipelines:
         raise unknown_pipeline(name, app.pipelines)
@@ -104,7 +123,7 @@ async def _store(
     idempotency, claim = None, None
     if key is not None:
         claim_seconds = app.settings.upload_timeout_seconds + CLAIM_MARGIN_SECONDS
-        idempotency = Idempotency(store, owner, key, body_hash(name, upload.data), claim_seconds)
+        idempotency = Idempotency(store, owner, key, body_hash(name, upload.data, focus), claim_seconds)
         held = await idempotency.claim(job_id)
         if isinstance(held, Replay):
             return Accepted(held.job_id, str(held.response.get("status", "queued")), created=False)
@@ -115,10 +134,12 @@ async def _store(
         await store.put_original(
             job_id, upload.data, CONTENT_TYPES.get(source.format, "application/octet-stream")
         )
-        created = await store.apply(job_id, Queue(queued_doc(job_id, name, spec, source, owner, created_at)))
+        created = await store.apply(
+            job_id, Queue(queued_doc(job_id, name, spec, source, owner, created_at, focus))
+        )
         if isinstance(created, Refused):  # pragma: no cover - a fresh UUID4 is never taken
             raise BackendUnavailable(f"job id {job_id} already exists")
-        await app.enqueue(job_message(job_id, name, spec, created_at), trace)
+        await app.enqueue(job_message(job_id, name, spec, created_at, focus), trace)
     except BackendUnavailable:
         await store.discard(job_id)
         if idempotency is not None and claim is not None:

@@ -67,6 +67,7 @@ def upload_body(pipelines: list[str]) -> dict[str, Any]:
                     "properties": {
                         "file": {"type": "string", "format": "binary"},
                         "pipeline": {"type": "string", "enum": pipelines, "maxLength": MAX_FIELD_BYTES},
+                        "focus": FOCUS,
                     },
                 }
             },
@@ -78,8 +79,18 @@ def upload_body(pipelines: list[str]) -> dict[str, Any]:
     }
 
 
+# Two numbers from 0 to 1; outside that range (or not numbers) is 400 bad_request.
+FOCUS: dict[str, Any] = {
+    "type": "string",
+    "pattern": "^(0(\\.[0-9]+)?|1(\\.0+)?),(0(\\.[0-9]+)?|1(\\.0+)?)$",
+    "description": "Focal point `x,y` (0..1 of the image as oriented): every cover crop keeps it as "
+    "centred as the image allows, whatever the variant's gravity; a multipart `focus` field overrides it",
+}
+
+
 def upload_parameters(pipelines: list[str]) -> list[dict[str, Any]]:
     return [
+        {"name": "focus", "in": "query", "required": False, "schema": FOCUS},
         {
             "name": "pipeline",
             "in": "query",
@@ -132,6 +143,11 @@ SCHEMAS: dict[str, Any] = {
             "height": {"type": "integer"},
             "format": {"type": "string"},
             "bytes": {"type": "integer"},
+            "crop": {
+                "type": "object",
+                "description": "The region of the oriented source shown (the whole of it for fit)",
+                "properties": {k: {"type": "integer"} for k in ("x", "y", "width", "height")},
+            },
         },
     },
     "Job": {
@@ -168,6 +184,19 @@ SCHEMAS: dict[str, Any] = {
             "completed_at": {"type": ["string", "null"]},
             "attempts": {"type": "integer"},
             "owner": {"type": ["string", "null"], "description": "The API key id that created the job"},
+            "focus": {
+                "type": ["object", "null"],
+                "description": "The focal point given at upload",
+                "properties": {"x": {"type": "number"}, "y": {"type": "number"}},
+            },
+            "placeholder": {
+                "type": ["object", "null"],
+                "description": "ThumbHash, BlurHash, colours and LQIP once completed (docs/frontend.md)",
+                "properties": {
+                    k: {"type": "string"}
+                    for k in ("thumbhash", "blurhash", "dominant_color", "average_color", "lqip")
+                },
+            },
         },
     },
     "LegacyUpload": {

@@ -35,6 +35,8 @@ class Upload:
     data: bytes
     # The `pipeline` form field, when the body had one.
     pipeline: str | None
+    # The `focus` form field (`x,y`, unparsed), when the body had one.
+    focus: str | None = None
 
 
 def is_multipart(request: web.Request) -> bool:
@@ -118,6 +120,7 @@ async def _read_field(part: BodyPartReader) -> str:
 async def _read_multipart(request: web.Request, cap: int, charge: Charge) -> Upload:
     data: bytes | None = None
     pipeline: str | None = None
+    focus: str | None = None
     try:
         reader = await request.multipart()
         for _ in range(MAX_PARTS + 1):
@@ -132,6 +135,8 @@ async def _read_multipart(request: web.Request, cap: int, charge: Charge) -> Upl
                 data = await _read_capped(_part_chunks(part), cap, charge)
             elif part.name == "pipeline" and pipeline is None:
                 pipeline = (await _read_field(part)).strip()
+            elif part.name == "focus" and focus is None:
+                focus = (await _read_field(part)).strip()
             else:
                 # Unknown or repeated text fields are read (boundedly) and ignored.
                 await _read_field(part)
@@ -144,4 +149,4 @@ async def _read_multipart(request: web.Request, cap: int, charge: Charge) -> Upl
         raise BadRequest("the multipart body has no `file` field")
     if not data:
         raise EmptyUpload("the `file` field is empty")
-    return Upload(data, pipeline)
+    return Upload(data, pipeline, focus)

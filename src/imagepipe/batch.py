@@ -18,6 +18,7 @@ from imagepipe.allocator import keep_freed_memory
 from imagepipe.config import ConfigError, available_cpus, load_settings
 from imagepipe.context import Limits
 from imagepipe.errors import ImagePipeError
+from imagepipe.geometry import Focus, crop_rectangle, parse_focus
 from imagepipe.pipeline import render
 from imagepipe.spec import DEFAULT_PIPELINE, PipelineSpec, load_pipelines
 
@@ -29,6 +30,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pipeline", default=DEFAULT_PIPELINE, help="pipeline name (default: %(default)s)")
     parser.add_argument("--jobs", type=int, default=available_cpus(), help="parallel workers")
     parser.add_argument("--max-pixels", type=int, default=Limits.max_pixels)
+    parser.add_argument(
+        "--focus", type=_focus, metavar="X,Y", help="focal point (0..1 each) every cover crop keeps centred"
+    )
+
+
+def _focus(text: str) -> Focus:
+    try:
+        return parse_focus(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     ):
         spec = pipelines[args.pipeline]
         jobs = [
-            pool.submit(process_file, f, args.out / name, spec, limits) for f, name in output_names(files)
+            pool.submit(process_file, f, args.out / name, spec, limits, args.focus)
+            for f, name in output_names(files)
         ]
         for job in jobs:
             result = job.result()
@@ -80,10 +92,12 @@ def output_names(files: list[Path]) -> list[tuple[Path, str]]:
     return names
 
 
-def process_file(path: Path, folder: Path, spec: PipelineSpec, limits: Limits) -> dict[str, Any]:
-    result: dict[str, Any] = {"input": str(path)}
+def process_file(
+    path: Path, folder: Path, spec: PipelineSpec, limits: Limits, focus: Focus | None = None
+) -> dict[str, Any]:
+    result: dict[str, Any] = {"input": str(path), "focus": asdict(focus) if focus else None}
     try:
-        rendered = render(path.read_bytes(), spec, limits)
+        rendered = render(path.read_bytes(), spec, limits, focus=focus)
     except ImagePipeError as exc:
         return {**result, "error": exc.as_dict()}
     except OSError as exc:
@@ -98,6 +112,7 @@ def process_file(path: Path, folder: Path, spec: PipelineSpec, limits: Limits) -
             "width": r.width,
             "height": r.height,
             "bytes": len(r.data),
+            "crop": crop_rectangle(r.crop),
         }
     placeholder = asdict(rendered.placeholder) if rendered.placeholder else None
     return {**result, "source": asdict(rendered.source), "variants": variants, "placeholder": placeholder}

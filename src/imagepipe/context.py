@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from imagepipe.geometry import Plan
+from imagepipe.geometry import Box, Focus, Plan
 from imagepipe.placeholders import Placeholder
 from imagepipe.spec import PipelineSpec, Variant
 
@@ -59,6 +59,8 @@ class RenderedVariant:
     width: int
     height: int
     data: bytes
+    # The region of the oriented source it shows (the whole of it for fit).
+    crop: Box
 
 
 @dataclass
@@ -74,6 +76,9 @@ class Context:
     deadline: float | None = None
     # True: a passed deadline stops the render; False: it is only recorded.
     abort_on_deadline: bool = False
+    # The job's focal point: every cover crop is centred on it as far as the
+    # image allows, whatever the variant's gravity; None: none given.
+    focus: Focus | None = None
     # The opened image: header only until `decode`, then pixels; None before `open`.
     image: Image.Image | None = None
     # From the header; None before `open`.

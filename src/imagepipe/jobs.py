@@ -11,12 +11,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from imagepipe.errors import InvalidSpec
+from imagepipe.geometry import Focus
 from imagepipe.jobstore.keys import original_key
 from imagepipe.spec import PipelineSpec
 
 # 2: the job's status document changes only by compare-and-swap and may be
 # `deleted`; a consumer of version 1 (unconditional writes) would bring a
 # deleted job back, so it must leave these messages for a newer consumer.
+# Version 2 also carries variant `gravity` and the job's `focus`, which a
+# version-1 consumer would refuse as unknown (dead-lettering the job).
 MESSAGE_VERSION = 2
 # Versions this consumer processes: 1 is the same body from an ingest of the
 # previous release, still in the queue during a rollout.
@@ -61,18 +64,27 @@ class JobMessage:
     # False: the pipeline turns placeholders off. Left out of the body when
     # true, so that the messages of such pipelines stay as they were.
     placeholder: bool = True
+    # The job's focal point [x, y]; left out when none was given.
+    focus: list[float] | None = None
 
     def to_json(self) -> str:
         data = asdict(self)
         if self.placeholder:
             del data["placeholder"]
+        if self.focus is None:
+            del data["focus"]
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+    def job_focus(self) -> Focus | None:
+        return Focus(*self.focus) if self.focus else None
 
     def pipeline_spec(self) -> PipelineSpec:
         return PipelineSpec.from_data(self.variants, "message.variants", self.placeholder)
 
 
-def job_message(job_id: str, pipeline: str, spec: PipelineSpec, enqueued_at: str) -> JobMessage:
+def job_message(
+    job_id: str, pipeline: str, spec: PipelineSpec, enqueued_at: str, focus: Focus | None = None
+) -> JobMessage:
     return JobMessage(
         job_id=job_id,
         pipeline=pipeline,
@@ -81,6 +93,7 @@ def job_message(job_id: str, pipeline: str, spec: PipelineSpec, enqueued_at: str
         original_key=original_key(job_id),
         enqueued_at=enqueued_at,
         placeholder=spec.placeholder,
+        focus=[focus.x, focus.y] if focus else None,
     )
 
 
@@ -92,7 +105,7 @@ def parse_message(body: str) -> JobMessage:
         raise BadMessage(f"not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise BadMessage("not a JSON object")
-    if data.get("v") not in ACCEPTED_VERSIONS:
+    if isinstance(data.get("v"), bool) or data.get("v") not in ACCEPTED_VERSIONS:  # True == 1
         if isinstance(data.get("v"), int) and data["v"] > MESSAGE_VERSION:
             raise UnknownVersion(f"message version {data['v']} is newer than {MESSAGE_VERSION}")
         raise BadMessage(f"unsupported message version {data.get('v')!r}")
@@ -102,7 +115,12 @@ def parse_message(body: str) -> JobMessage:
         raise BadMessage(f"missing fields {missing}")
     if not isinstance(data.get("placeholder", True), bool):
         raise BadMessage("placeholder is not true or false")
-    message = JobMessage(**{f: data[f] for f in fields}, placeholder=data.get("placeholder", True))
+    focus = data.get("focus")
+    if focus is not None and not _is_focus(focus):
+        raise BadMessage("focus is not two numbers from 0 to 1")
+    message = JobMessage(
+        **{f: data[f] for f in fields}, v=data["v"], placeholder=data.get("placeholder", True), focus=focus
+    )
     if not is_job_id(str(message.job_id)) or message.original_key != original_key(message.job_id):
         raise BadMessage("job_id or original_key is malformed")
     try:
@@ -112,3 +130,11 @@ def parse_message(body: str) -> JobMessage:
     if spec.spec_hash != message.spec:
         raise BadMessage(f"spec hash {message.spec!r} does not match the variants")
     return message
+
+
+def _is_focus(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(c, int | float) and not isinstance(c, bool) and 0 <= c <= 1 for c in value)
+    )

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 
 from imagepipe.context import Context, Limits, RenderedVariant, SourceInfo
 from imagepipe.errors import DeadlineExceeded
+from imagepipe.geometry import Focus
 from imagepipe.placeholders import Placeholder
 from imagepipe.spec import PipelineSpec
 from imagepipe.steps.alpha import drop_opaque_alpha
 from imagepipe.steps.colour import to_srgb
 from imagepipe.steps.decode import decode
 from imagepipe.steps.encode import encode_variants
+from imagepipe.steps.gravity import place_crops
 from imagepipe.steps.limits import check_source_pixels
 from imagepipe.steps.mode import normalise_mode
 from imagepipe.steps.open import open_source
@@ -38,6 +40,7 @@ RENDER: tuple[Step, ...] = (
     orient,
     normalise_mode,
     to_srgb,
+    place_crops,
     resize_variants,
     drop_opaque_alpha,
     make_placeholder,
@@ -46,6 +49,7 @@ RENDER: tuple[Step, ...] = (
 # The metric stage each step's time counts towards.
 STAGES: dict[Step, str] = {
     **dict.fromkeys(RENDER[: RENDER.index(resize_variants)], "decode"),
+    place_crops: "resize",
     resize_variants: "resize",
     drop_opaque_alpha: "resize",
     make_placeholder: "encode",
@@ -83,9 +87,11 @@ def _check_deadline(ctx: Context, step: Step) -> None:
     ctx.late_at = step.__name__
 
 
-def probe(data: bytes, spec: PipelineSpec, limits: Limits | None = None) -> SourceInfo:
+def probe(
+    data: bytes, spec: PipelineSpec, limits: Limits | None = None, focus: Focus | None = None
+) -> SourceInfo:
     """Identify the image and apply every limit without decoding a pixel."""
-    ctx = Context(data=data, spec=spec, limits=limits or Limits())
+    ctx = Context(data=data, spec=spec, limits=limits or Limits(), focus=focus)
     run(ctx, PROBE)
     return ctx.source_info()
 
@@ -96,6 +102,7 @@ def render(
     limits: Limits | None = None,
     deadline: float | None = None,
     abort_on_deadline: bool = False,
+    focus: Focus | None = None,
 ) -> Rendered:
     """Turn one encoded image into its encoded variants."""
     ctx = Context(
@@ -104,6 +111,7 @@ def render(
         limits=limits or Limits(),
         deadline=deadline,
         abort_on_deadline=abort_on_deadline,
+        focus=focus,
     )
     run(ctx, RENDER)
     return Rendered(ctx.source_info(), ctx.outputs, ctx.timings, ctx.late_at, ctx.placeholder)

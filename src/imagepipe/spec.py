@@ -21,9 +21,13 @@ from PIL import features
 from imagepipe.errors import InvalidSpec
 
 Method = Literal["cover", "fit"]
+# Where a cover crop sits: the centre, the most salient region (edges,
+# saturation, skin tones) or the most detailed one (imagepipe.saliency).
+Gravity = Literal["centre", "attention", "entropy"]
 Format = Literal["webp", "jpeg", "png", "avif"]
 
 METHODS: tuple[Method, ...] = ("cover", "fit")
+GRAVITIES: tuple[Gravity, ...] = ("centre", "attention", "entropy")
 FORMATS: tuple[Format, ...] = ("webp", "jpeg", "png", "avif")
 EXTENSIONS: dict[str, str] = {"webp": "webp", "jpeg": "jpg", "png": "png", "avif": "avif"}
 CONTENT_TYPES: dict[str, str] = {
@@ -61,6 +65,15 @@ class Variant:
     # fit: the largest size within the box, never larger than the source.
     method: Method
     encoding: Encoding = field(default_factory=Encoding)
+    # cover only; the default stays out of to_data(), so that the spec hash
+    # of pipelines without gravity does not change.
+    gravity: Gravity = "centre"
+
+    def to_data(self) -> dict[str, Any]:
+        data = asdict(self)
+        if self.gravity == "centre":
+            del data["gravity"]
+        return data
 
     @property
     def extension(self) -> str:
@@ -81,7 +94,7 @@ class PipelineSpec:
     placeholder: bool = True
 
     def to_data(self) -> list[dict[str, Any]]:
-        return [asdict(v) for v in self.variants]
+        return [v.to_data() for v in self.variants]
 
     @cached_property
     def spec_hash(self) -> str:
@@ -154,18 +167,23 @@ def parse_encoding(data: Any, where: str) -> Encoding:
 def parse_variant(data: Any, where: str) -> Variant:
     if not isinstance(data, Mapping):
         raise InvalidSpec(f"{where}: expected a mapping")
-    unknown = set(data) - {"name", "width", "height", "method", "encoding"}
+    unknown = set(data) - {"name", "width", "height", "method", "encoding", "gravity"}
     if unknown:
         raise InvalidSpec(f"{where}: unknown fields {sorted(unknown)}")
     name = data.get("name")
     if not isinstance(name, str) or not name.isidentifier() or len(name) > 64:
         raise InvalidSpec(f"{where}.name: expected a short identifier, got {name!r}")
+    method = _choice(data, "method", where, METHODS, None)
+    gravity = _choice(data, "gravity", where, GRAVITIES, "centre")
+    if gravity != "centre" and method != "cover":
+        raise InvalidSpec(f"{where}.gravity: only a cover variant has a crop to place")
     return Variant(
         name=name,
         width=_int_in(data, "width", where, 1, MAX_DIMENSION, None),
         height=_int_in(data, "height", where, 1, MAX_DIMENSION, None),
-        method=_choice(data, "method", where, METHODS, None),  # type: ignore[arg-type]
+        method=method,  # type: ignore[arg-type]
         encoding=parse_encoding(data.get("encoding", {}), f"{where}.encoding"),
+        gravity=gravity,  # type: ignore[arg-type]
     )
 
 

@@ -87,3 +87,19 @@ def test_every_command_has_help() -> None:
         result = subprocess.run([script, name, "--help"], capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, f"imagepipe {name} --help: {result.stderr}"
         assert "usage: imagepipe" in result.stdout
+
+
+def test_focus_moves_cover_crops_and_is_reported(tmp_path: Path, corpus_dir: Path) -> None:
+    source = corpus_dir / "recurser" / "Landscape_1.jpg"  # 1800x1200
+    result = run_process(source, "--out", tmp_path, "--focus", "1,0.5")
+    assert result.returncode == 0, result.stderr
+    (line,) = map(json.loads, result.stdout.splitlines())
+    assert line["focus"] == {"x": 1.0, "y": 0.5}
+    assert line["variants"]["thumbnail"]["crop"] == {"x": 600, "y": 0, "width": 1200, "height": 1200}
+    assert line["variants"]["large"]["crop"] == {"x": 0, "y": 0, "width": 1800, "height": 1200}
+
+
+def test_a_bad_focus_is_a_usage_error(tmp_path: Path, corpus_dir: Path) -> None:
+    result = run_process(corpus_dir / "sharp" / "Landscape_1.jpg", "--out", tmp_path, "--focus", "2,0")
+    assert result.returncode == 2
+    assert "--focus" in result.stderr and "Traceback" not in result.stderr

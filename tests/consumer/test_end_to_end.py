@@ -105,6 +105,9 @@ def test_corpus_images_complete_with_their_variants(
             entry = doc["variants"][variant.name]
             assert abs(entry["width"] - expected[variant.name][0]) <= 1, (name, variant.name, entry)
             assert abs(entry["height"] - expected[variant.name][1]) <= 1, (name, variant.name, entry)
+            if variant.method == "fit":
+                source = doc["source"]
+                assert entry["crop"] == {"x": 0, "y": 0, "width": source["width"], "height": source["height"]}
             key = variant_key(job_id, DEFAULT_SPEC.spec_hash, variant.name, "webp")
             assert entry["url"] == f"{stack.endpoint}/{stack.bucket}/{key}"
             status, headers, body = fetch(entry["url"])  # anonymous: the bucket policy allows variants/*

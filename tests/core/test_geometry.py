@@ -65,7 +65,7 @@ def test_cover_crops_the_centre_to_the_box_aspect(source: tuple[int, int], crop:
     box = plan.crop
     assert (box.left, box.top, box.right, box.bottom) == pytest.approx(crop)
     assert box.width / box.height == pytest.approx(150 / 150)
-    assert plan.full_frame == (crop == (0.0, 0.0, *map(float, source)))
+    assert plan.full_frame(*source) == (crop == (0.0, 0.0, *map(float, source)))
 
 
 def test_cover_crop_keeps_a_non_square_box_aspect() -> None:
@@ -79,7 +79,7 @@ def test_cover_crop_keeps_a_non_square_box_aspect() -> None:
 def test_fit_shows_the_whole_frame() -> None:
     plan = plan_variant(3000, 2000, MEDIUM)
     assert plan.crop == Box(0.0, 0.0, 3000.0, 2000.0)
-    assert plan.full_frame
+    assert plan.full_frame(3000, 2000)
 
 
 def test_fit_properties_hold_for_random_sizes() -> None:

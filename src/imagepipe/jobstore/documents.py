@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import Any
 
 from imagepipe.context import RenderedVariant, SourceInfo
+from imagepipe.geometry import Focus, crop_rectangle
 from imagepipe.spec import PipelineSpec
 
 from .keys import variant_key
@@ -14,7 +15,13 @@ from .transitions import QUEUED, StatusDoc
 
 
 def queued_doc(
-    job_id: str, pipeline: str, spec: PipelineSpec, source: SourceInfo, owner: str | None, created_at: str
+    job_id: str,
+    pipeline: str,
+    spec: PipelineSpec,
+    source: SourceInfo,
+    owner: str | None,
+    created_at: str,
+    focus: Focus | None = None,
 ) -> StatusDoc:
     return {
         "job_id": job_id,
@@ -31,6 +38,8 @@ def queued_doc(
         "completed_at": None,
         "attempts": 0,
         "owner": owner,
+        # The focal point given at upload; null when none was.
+        "focus": asdict(focus) if focus else None,
     }
 
 
@@ -44,6 +53,7 @@ def variant_entries(
             "height": r.height,
             "format": r.variant.encoding.format,
             "bytes": len(r.data),
+            "crop": crop_rectangle(r.crop),
         }
         for r in rendered
     }

@@ -22,7 +22,7 @@ def encode_variants(ctx: Context) -> None:
         key = (id(image), v.encoding)
         if key not in encoded:
             encoded[key] = encode(image, v.encoding)
-        ctx.outputs.append(RenderedVariant(v, *image.size, encoded[key]))
+        ctx.outputs.append(RenderedVariant(v, *image.size, encoded[key], ctx.plans[v.name].crop))
 
 
 def encode(image: Image.Image, encoding: Encoding) -> bytes:

@@ -18,11 +18,8 @@ def hash_image(ctx: Context) -> Image.Image:
     """An RGBA copy of at most HASH_SIDE pixels a side of the smallest variant
     that shows the whole frame (else of the smallest variant)."""
     source = ctx.source_info()
-    whole = [
-        ctx.resized[name]
-        for name, plan in ctx.plans.items()
-        if plan.crop.width == source.width and plan.crop.height == source.height
-    ]
+    size = (source.width, source.height)
+    whole = [ctx.resized[name] for name, plan in ctx.plans.items() if plan.full_frame(*size)]
     image = min(whole or ctx.resized.values(), key=lambda i: i.width * i.height)
     scale = min(1.0, HASH_SIDE / max(image.size))
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))

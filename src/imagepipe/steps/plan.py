@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from imagepipe.context import Context
-from imagepipe.geometry import plan_variant
+from imagepipe.geometry import CENTRE, plan_variant
 
 
 def plan_variants(ctx: Context) -> None:
     source = ctx.source_info()
-    ctx.plans = {v.name: plan_variant(source.width, source.height, v) for v in ctx.spec.variants}
+    focus = ctx.focus or CENTRE
+    ctx.plans = {v.name: plan_variant(source.width, source.height, v, focus) for v in ctx.spec.variants}

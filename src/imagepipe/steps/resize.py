@@ -51,7 +51,7 @@ def resize_variants(ctx: Context) -> None:
         # Only a reduction of the decoded image is a cheaper base: an upscaled
         # one (a cover thumbnail of a small square source) holds no more
         # detail than the decoded image and would blur what is made from it.
-        if plan.full_frame and plan.scale < ctx.decode_scale:
+        if plan.full_frame(source.width, source.height) and plan.scale < ctx.decode_scale:
             bases.append((plan, resized))
         made[plan] = ctx.resized[variant.name] = resized
 
