@@ -86,16 +86,19 @@ def build_ingest_service(p: ImagePipeline) -> Manifest:
     }
 
 
+# What the Ingress routes: the API and its document, never /healthz, /readyz or /metrics.
+PUBLIC_PATHS = (("/v1/", "Prefix"), ("/images/", "Prefix"), ("/openapi.json", "Exact"))
+
+
 def build_ingress(p: ImagePipeline) -> Manifest | None:
     """The Ingress when `spec.ingest.ingress.host` is set, else None."""
     ingress = p.ingest.ingress
     if ingress is None:
         return None
     backend = {"service": {"name": p.child("ingest"), "port": {"name": "http"}}}
-    rule = {
-        "host": ingress.host,
-        "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]},
-    }
+    # The API only: health, readiness and metrics stay inside the cluster.
+    paths = [{"path": path, "pathType": kind, "backend": backend} for path, kind in PUBLIC_PATHS]
+    rule = {"host": ingress.host, "http": {"paths": paths}}
     spec: dict[str, Any] = {"rules": [rule]}
     if ingress.class_name:
         spec["ingressClassName"] = ingress.class_name
@@ -109,11 +112,12 @@ def build_ingress(p: ImagePipeline) -> Manifest | None:
     }
 
 
-def build_pdb(p: ImagePipeline) -> Manifest:
-    """At most one consumer evicted at a time: a drain hands its jobs back in order."""
+def build_pdb(p: ImagePipeline, role: str = "consumer") -> Manifest:
+    """At most one pod of a role evicted at a time: a consumer's drain hands its
+    jobs back in order; an ingest's drains its uploads while the others serve."""
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
-        "metadata": metadata(p, p.child("consumer"), "consumer"),
-        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(p, "consumer")}},
+        "metadata": metadata(p, p.child(role), role),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(p, role)}},
     }

@@ -43,6 +43,7 @@ def build_children(p: ImagePipeline, *, prometheus_rules: bool = True) -> list[M
         build_ingest_service(p),
         build_consumer_deployment(p),
         build_pdb(p),
+        build_pdb(p, "ingest"),
     ]
     return required + [m for m in optional if m is not None]
 

@@ -20,6 +20,7 @@ from imagepipe.errors import InvalidSpec
 from imagepipe.slo import LATENCY_BUCKETS
 from imagepipe.spec import DEFAULT_PIPELINE, PipelineSpec, parse_pipelines
 
+from .ingest_memory import IngestMemory, MemoryTooSmall, ingest_memory, quantity_bytes
 from .schema import apply_defaults, problems, spec_schema
 
 # The longest child suffix is "-consumer"; names must stay DNS-1035 labels (63).
@@ -133,6 +134,12 @@ class Ingest:
     api_keys_secret: SecretKey | None
     auth: str  # apiKeys (an Ingress needs api_keys_secret) or none (explicitly open)
     cors_origins: tuple[str, ...]
+    # Each key's uploads per second (0: no limit) and burst, per pod.
+    rate_per_second: float
+    rate_burst: int
+    shutdown_delay_seconds: int
+    # From spec.ingest.uploadBudgetBytes and resources.ingest.limits.memory (ingest_memory.py).
+    memory: IngestMemory
 
 
 @dataclass(frozen=True)
@@ -204,7 +211,7 @@ def parse_imagepipeline(body: Mapping[str, Any]) -> ImagePipeline:
         slo=_slo(spec["slo"]),
         scaling=_scaling(spec["scaling"]),
         consumer=Consumer(shutdown_grace_seconds=spec["consumer"]["shutdownGraceSeconds"]),
-        ingest=_ingest(spec["ingest"]),
+        ingest=_ingest(spec["ingest"], spec["resources"]["ingest"], spec["limits"]["maxUploadBytes"]),
         resources=MappingProxyType(
             {role: _resources(spec["resources"][role]) for role in ("ingest", "consumer")}
         ),
@@ -264,7 +271,19 @@ def _scaling(raw: dict[str, Any]) -> Scaling:
     )
 
 
-def _ingest(raw: dict[str, Any]) -> Ingest:
+def _ingest_memory(raw: dict[str, Any], resources: dict[str, Any], max_upload_bytes: int) -> IngestMemory:
+    limit = (resources.get("limits") or {}).get("memory")
+    try:
+        return ingest_memory(
+            raw.get("uploadBudgetBytes"), None if limit is None else quantity_bytes(limit), max_upload_bytes
+        )
+    except MemoryTooSmall as exc:
+        raise InvalidPipeline(str(exc), reason="IngestMemoryTooSmall") from exc
+    except ValueError as exc:
+        raise InvalidPipeline(f"spec.resources.ingest.limits.memory: {exc}") from exc
+
+
+def _ingest(raw: dict[str, Any], resources: dict[str, Any], max_upload_bytes: int) -> Ingest:
     ingress = raw.get("ingress") or {}
     keys = raw.get("apiKeysSecret")
     if raw["auth"] == "none" and keys:
@@ -288,6 +307,10 @@ def _ingest(raw: dict[str, Any]) -> Ingest:
         api_keys_secret=SecretKey(name=keys["name"], key=keys["key"]) if keys else None,
         auth=raw["auth"],
         cors_origins=tuple(raw.get("corsOrigins") or ()),
+        rate_per_second=float(raw["rateLimit"]["perSecond"]),
+        rate_burst=raw["rateLimit"]["burst"],
+        shutdown_delay_seconds=raw["shutdownDelaySeconds"],
+        memory=_ingest_memory(raw, resources, max_upload_bytes),
     )
 
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from imagepipe.capacity import termination_grace_seconds
+from imagepipe.config import Settings
+
 from .builders import (
     CONFIG_HASH_ANNOTATION,
     CONFIG_MOUNT,
@@ -24,8 +27,9 @@ from .imagepipeline import ImagePipeline
 
 # SIGTERM → drain for the consumer's grace period; the kubelet kills after this margin more.
 TERMINATION_MARGIN_SECONDS = 10
+# The ingest's memory limit is not here: it is base + upload budget (ingest_memory.py).
 DEFAULT_RESOURCES: dict[str, dict[str, dict[str, str]]] = {
-    "ingest": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+    "ingest": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {}},
     "consumer": {"requests": {"cpu": "1", "memory": "512Mi"}, "limits": {"memory": "2Gi"}},
 }
 
@@ -64,6 +68,10 @@ def ingest_env(p: ImagePipeline) -> list[dict[str, Any]]:
         _env("IMAGEPIPE_PORT", INGEST_PORT),
         _env("IMAGEPIPE_MAX_UPLOAD_BYTES", p.limits.max_upload_bytes),
         _env("IMAGEPIPE_UPLOAD_TIMEOUT_SECONDS", p.limits.upload_timeout_seconds),
+        _env("IMAGEPIPE_UPLOAD_BUDGET_BYTES", ingest.memory.budget_bytes),
+        _env("IMAGEPIPE_RATE_LIMIT_PER_SECOND", ingest.rate_per_second),
+        _env("IMAGEPIPE_RATE_LIMIT_BURST", ingest.rate_burst),
+        _env("IMAGEPIPE_SHUTDOWN_DELAY_SECONDS", ingest.shutdown_delay_seconds),
     ]
     if ingest.cors_origins:
         env.append(_env("IMAGEPIPE_CORS_ORIGINS", ",".join(ingest.cors_origins)))
@@ -88,10 +96,13 @@ def consumer_env(p: ImagePipeline) -> list[dict[str, Any]]:
 def _resources(p: ImagePipeline, role: str) -> dict[str, Any]:
     given = p.resources[role]
     defaults = DEFAULT_RESOURCES[role]
-    return {
+    resources = {
         "requests": dict(given.requests or defaults["requests"]),
         "limits": dict(given.limits or defaults["limits"]),
     }
+    if role == "ingest":
+        resources["limits"]["memory"] = str(p.ingest.memory.limit_bytes)
+    return resources
 
 
 def _container(p: ImagePipeline, role: str, command: str, env: list[dict[str, Any]]) -> dict[str, Any]:
@@ -118,8 +129,13 @@ def _container(p: ImagePipeline, role: str, command: str, env: list[dict[str, An
     return container
 
 
-def _probe(path: str, port: str, period: int, failures: int) -> dict[str, Any]:
-    return {"httpGet": {"path": path, "port": port}, "periodSeconds": period, "failureThreshold": failures}
+def _probe(path: str, port: str, period: int, failures: int, timeout: int = 1) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": port},
+        "periodSeconds": period,
+        "failureThreshold": failures,
+        "timeoutSeconds": timeout,
+    }
 
 
 def _pod_template(p: ImagePipeline, role: str, container: dict[str, Any]) -> dict[str, Any]:
@@ -150,10 +166,17 @@ def _deployment(p: ImagePipeline, role: str, replicas: int, template: dict[str, 
 def build_ingest_deployment(p: ImagePipeline) -> Manifest:
     container = _container(p, "ingest", "serve", ingest_env(p))
     container["ports"] = [{"name": "http", "containerPort": INGEST_PORT, "protocol": "TCP"}]
-    container["livenessProbe"] = _probe("/healthz", "http", 10, 3)
-    container["readinessProbe"] = _probe("/readyz", "http", 5, 2)
+    # Both answer from the process's state (never a backend call), so a short
+    # timeout matches; backend health comes from the ingest's own background check.
+    container["livenessProbe"] = _probe("/healthz", "http", 10, 3, timeout=2)
+    container["readinessProbe"] = _probe("/readyz", "http", 5, 2, timeout=2)
     template = _pod_template(p, "ingest", container)
     template["metadata"]["annotations"].update(_scrape_annotations(INGEST_PORT))
+    # Delay (still accepting while endpoints go), drain one whole upload, margin:
+    # IMAGEPIPE_SHUTDOWN_GRACE_SECONDS is not set for the ingest, so its default applies.
+    template["spec"]["terminationGracePeriodSeconds"] = termination_grace_seconds(
+        p.ingest.shutdown_delay_seconds, p.limits.upload_timeout_seconds, Settings().shutdown_grace_seconds
+    )
     return _deployment(p, "ingest", p.ingest.replicas, template)
 
 

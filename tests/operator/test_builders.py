@@ -10,6 +10,7 @@ import kopf
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 
+from imagepipe.capacity import DEFAULT_UPLOAD_BUDGET_BYTES, INGEST_BASE_BYTES
 from imagepipe.config import load_settings
 from imagepipe.operator.builders import CONFIG_HASH_ANNOTATION, REPLICAS_OWNER_ANNOTATION, build_ingress
 from imagepipe.operator.children import build_children
@@ -45,6 +46,7 @@ def test_children_names_and_labels(full: dict[str, Any]) -> None:
         ("Ingress", "catalogue-ingest"),
         ("Deployment", "catalogue-consumer"),
         ("PodDisruptionBudget", "catalogue-consumer"),
+        ("PodDisruptionBudget", "catalogue-ingest"),
         ("PrometheusRule", "catalogue-slo"),
     }
     for child in children:
@@ -129,6 +131,29 @@ def test_ingress_only_when_a_host_is_given(minimal: dict[str, Any], full: dict[s
     assert build_ingress(parse_imagepipeline(minimal)) is None
     ingress = build_ingress(parse_imagepipeline(full))
     assert ingress is not None and ingress["spec"]["tls"][0]["secretName"] == "img-upload-tls"
+    # The API only: health, readiness and metrics are not reachable from outside.
+    (rule,) = ingress["spec"]["rules"]
+    paths = {(p["path"], p["pathType"]) for p in rule["http"]["paths"]}
+    assert paths == {("/v1/", "Prefix"), ("/images/", "Prefix"), ("/openapi.json", "Exact")}
+
+
+def test_ingest_pod_fits_its_budget_drain_and_disruptions(minimal: dict[str, Any]) -> None:
+    p = parse_imagepipeline(minimal)
+    pod = build_ingest_deployment(p)["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    budget = int(env["IMAGEPIPE_UPLOAD_BUDGET_BYTES"])
+    assert budget == DEFAULT_UPLOAD_BUDGET_BYTES
+    assert container["resources"]["limits"]["memory"] == str(INGEST_BASE_BYTES + budget)
+    # Delay 5 s + drain (upload timeout 60 s + 15 s) + 5 s margin.
+    assert pod["terminationGracePeriodSeconds"] == 85
+    assert env["IMAGEPIPE_SHUTDOWN_DELAY_SECONDS"] == "5"
+    assert (env["IMAGEPIPE_RATE_LIMIT_PER_SECOND"], env["IMAGEPIPE_RATE_LIMIT_BURST"]) == ("10.0", "20")
+    assert container["readinessProbe"]["timeoutSeconds"] == 2
+    pdbs = [c for c in build_children(p) if c["kind"] == "PodDisruptionBudget"]
+    ingest_pdb = next(c for c in pdbs if c["metadata"]["name"] == "photos-ingest")
+    assert ingest_pdb["spec"]["maxUnavailable"] == 1
+    assert ingest_pdb["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "ingest"
 
 
 def test_keda_scaled_object(full: dict[str, Any]) -> None:

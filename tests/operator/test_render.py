@@ -22,6 +22,7 @@ def test_render_prints_the_children(capsys: pytest.CaptureFixture[str]) -> None:
         "Service",
         "Deployment",
         "PodDisruptionBudget",
+        "PodDisruptionBudget",
         "PrometheusRule",
     ]
     pipelines = yaml.safe_load(docs[0]["data"]["pipelines.yaml"])
