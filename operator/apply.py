@@ -3,6 +3,7 @@ with `ownership.plan`, then create, patch and prune (a thin async shell)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -12,8 +13,11 @@ from .children import build_children, create_only, prunable
 from .imagepipeline import ImagePipeline
 from .kube import Kube, collection_path
 from .ownership import Key, Plan, describe, key, plan
+from .rollout import ingest_must_wait
 
 PROMETHEUS_API = "/apis/monitoring.coreos.com/v1"
+# How soon a held-back ingest rollout looks at the consumers again.
+ROLLOUT_RETRY_SECONDS = 10.0
 
 
 def child_path(namespace: str, child: Key) -> str:
@@ -32,7 +36,16 @@ async def plan_children(kube: Kube, body: kopf.Body, p: ImagePipeline) -> Plan:
     candidates = {key(child) for child, _ in desired} | set(prunable(p))
     # A 404 (no such object, or no such API: KEDA or the Prometheus operator absent) reads as None.
     current = {c: await kube.request("GET", child_path(p.namespace, c)) for c in sorted(candidates)}
-    return plan(desired, current, prunable(p), p.uid)
+    todo = plan(desired, current, prunable(p), p.uid)
+    ingest, consumer = (
+        ("apps/v1", "Deployment", p.child("ingest")),
+        ("apps/v1", "Deployment", p.child("consumer")),
+    )
+    if ingest_must_wait(current.get(ingest), p.image, current.get(consumer)):
+        # Consumers roll first; the next reconciliation patches the ingest.
+        held = [change for change in todo.patch if key(change) != ingest]
+        return dataclasses.replace(todo, patch=held, waiting=True)
+    return todo
 
 
 async def apply_children(
@@ -49,4 +62,7 @@ async def apply_children(
     for gone, uid in todo.prune:
         await kube.delete(child_path(p.namespace, gone), uid)
         logger.info(f"{describe(gone)}: deleted (the spec no longer asks for it)")
+    if todo.waiting:
+        logger.info(f"Deployment {p.child('ingest')}: image change waits for the consumers' rollout")
+        raise kopf.TemporaryError("the ingest rolls after the consumers", delay=ROLLOUT_RETRY_SECONDS)
     return todo.conflicts

@@ -53,6 +53,8 @@ class Plan:
     patch: list[Manifest] = field(default_factory=list)  # the merge-patch bodies
     prune: list[tuple[Key, str]] = field(default_factory=list)  # with the uid to delete
     conflicts: list[Key] = field(default_factory=list)
+    # A change held back until another child has rolled out (rollout.py).
+    waiting: bool = False
 
     @property
     def acts(self) -> bool:
