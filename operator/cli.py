@@ -38,6 +38,12 @@ def _run_options(parser: argparse.ArgumentParser, default: object) -> None:
         help="seconds between autoscaler loops (default 15)",
     )
     parser.add_argument(
+        "--reconcile-interval",
+        type=float,
+        default=default,
+        help="seconds between the reconciles that repair drifted children (default 30)",
+    )
+    parser.add_argument(
         "--liveness", default=default, help="kopf liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
     )
 

@@ -10,6 +10,17 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def repeats(previous: list[dict[str, Any]] | None, ready: bool, reason: str, message: str) -> bool:
+    """Whether the Ready condition says this already (no second event for it)."""
+    old = next((c for c in previous or [] if c.get("type") == "Ready"), None)
+    status = "True" if ready else "False"
+    return old is not None and (old.get("status"), old.get("reason"), old.get("message")) == (
+        status,
+        reason,
+        message,
+    )
+
+
 def ready_status(
     previous: list[dict[str, Any]] | None, ready: bool, reason: str, message: str, generation: int
 ) -> dict[str, Any]:

@@ -23,13 +23,14 @@ import kopf
 
 from .apply import apply_children
 from .backend import BackendState, QueueDepth, check_backend, read_queue_depth, retry_delay
-from .conditions import ready_status
-from .imagepipeline import ImagePipeline, InvalidPipeline, parse_imagepipeline
+from .conditions import ready_status, repeats
+from .imagepipeline import ImagePipeline, InvalidPipeline
 from .kube import ApiError, Kube
 from .metrics import DEFAULT_PORT, OperatorMetrics
 from .ownership import describe
 from .schema import GROUP, PLURAL, VERSION
 from .timers import register_quietly
+from .trust import TrustPolicy, admit
 
 KEDA_API = "/apis/keda.sh/v1alpha1"
 RETRY_APPLY_SECONDS = 15.0
@@ -50,6 +51,8 @@ class OperatorRuntime:
     check_backend: Callable[[ImagePipeline], Awaitable[BackendState]] = check_backend
     read_queue_depth: Callable[[ImagePipeline], Awaitable[QueueDepth]] = read_queue_depth
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
+    # What an ImagePipeline may choose (IMAGEPIPE_OPERATOR_*).
+    policy: TrustPolicy = field(default_factory=TrustPolicy)
     # Seconds between the periodic reconciles that put back drifted or deleted children.
     reconcile_interval: float = DRIFT_SECONDS
     # The operator's metrics port (0: any free port; None: not served).
@@ -80,7 +83,8 @@ def _fail(
 ) -> None:
     generation = int(body.metadata.get("generation") or 0)
     runtime.metrics.record_error(f"{body.metadata.get('namespace')}/{body.metadata.get('name')}", reason)
-    kopf.warn(body, reason=reason, message=message)
+    if not repeats(status.get("conditions"), False, reason, message):
+        kopf.warn(body, reason=reason, message=message)
     patch.status.update(ready_status(status.get("conditions"), False, reason, message, generation))
 
 
@@ -91,10 +95,14 @@ async def reconcile(
     patch: kopf.Patch,
     logger: logging.Logger | Any,
     retry: int = 0,
+    periodic: bool = False,
 ) -> None:
+    """`periodic`: from the drift timer, which leaves invalid specs to the change handlers."""
     try:
-        p = parse_imagepipeline(body)
+        p = admit(body, runtime.policy)
     except InvalidPipeline as exc:
+        if periodic:
+            return
         _fail(runtime, body, status, patch, exc.reason, exc.message)
         raise kopf.PermanentError(exc.message) from exc
     kube = runtime.kube()
@@ -163,6 +171,6 @@ def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:
     ) -> None:
         """The same reconcile on a clock: what it cannot fix is already in the status."""
         with contextlib.suppress(kopf.PermanentError, kopf.TemporaryError):
-            await reconcile(runtime, body, status, patch, logger)
+            await reconcile(runtime, body, status, patch, logger, periodic=True)
 
     register_quietly(registry, repair_drift, RECONCILE_TIMER_ID)

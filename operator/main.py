@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -15,6 +16,7 @@ import kopf
 from . import handlers
 from .autoscaling import loop
 from .metrics import DEFAULT_PORT, MetricsServer
+from .trust import PolicyError, policy_from_env
 
 PEERING_NAME = "imagepipe-operator"
 Login = Callable[..., kopf.ConnectionInfo | None]
@@ -32,7 +34,10 @@ def build_registry(
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     scaler = loop.Autoscaler(
-        runtime.metrics, interval=autoscale_interval, read_depth=runtime.read_queue_depth
+        runtime.metrics,
+        interval=autoscale_interval,
+        read_depth=runtime.read_queue_depth,
+        policy=runtime.policy,
     )
     server = MetricsServer(runtime.metrics, port=runtime.metrics_port or 0)
 
@@ -62,7 +67,16 @@ def build_registry(
 
 def run(args: argparse.Namespace) -> int:
     port = getattr(args, "metrics_port", None)
-    runtime = handlers.OperatorRuntime(metrics_port=metrics_port_from_env() if port is None else port)
+    try:
+        policy = policy_from_env()
+    except PolicyError as exc:
+        print(f"imagepipe operator: {exc}", file=sys.stderr)
+        return 2
+    runtime = handlers.OperatorRuntime(
+        metrics_port=metrics_port_from_env() if port is None else port,
+        policy=policy,
+        reconcile_interval=getattr(args, "reconcile_interval", None) or handlers.DRIFT_SECONDS,
+    )
     interval = getattr(args, "autoscale_interval", None) or loop.DEFAULT_INTERVAL_SECONDS
     namespaces = getattr(args, "namespace", None) or ()
     standalone = bool(getattr(args, "standalone", False))

@@ -28,6 +28,7 @@ from ..kube import ApiError, Kube
 from ..metrics import OperatorMetrics
 from ..schema import GROUP, PLURAL, VERSION
 from ..timers import register_quietly
+from ..trust import TrustPolicy, violations
 from .consumer_metrics import Counts
 from .inputs import (
     ConsumerReading,
@@ -57,6 +58,8 @@ class Autoscaler:
     metrics: OperatorMetrics
     interval: float = DEFAULT_INTERVAL_SECONDS
     read_depth: Callable[[ImagePipeline], Awaitable[QueueDepth]] = read_queue_depth
+    # What resources may point the loop at, and how much of an answer it reads.
+    policy: TrustPolicy = field(default_factory=TrustPolicy)
     memories: dict[str, Memory] = field(default_factory=dict)
     _http: aiohttp.ClientSession | None = field(default=None, repr=False)
 
@@ -79,6 +82,8 @@ class Autoscaler:
             p = parse_imagepipeline(body)
         except InvalidPipeline:
             return  # the reconcile handler reports it
+        if violations(p, self.policy):
+            return  # likewise (NotAllowed): its URLs are not fetched
         label = p.key
         try:
             await self._tick(kube, p, status, patch)
@@ -130,7 +135,9 @@ class Autoscaler:
         try:
             if url:
                 interval = now - memory.time if memory.time is not None else self.interval
-                tick, window = await prometheus_reading(self.http(), url, p, interval)
+                tick, window = await prometheus_reading(
+                    self.http(), url, p, interval, self.policy.max_response_bytes
+                )
                 return ConsumerReading(tick, window)
             return await self._scrape(kube, p, memory, now)
         except (aiohttp.ClientError, TimeoutError, KeyError, ValueError) as exc:
@@ -140,7 +147,8 @@ class Autoscaler:
 
     async def _scrape(self, kube: Kube, p: ImagePipeline, memory: Memory, now: float) -> ConsumerReading:
         """Scrape the ready pods; the deltas since the previous scrape (none on the first)."""
-        pods = await scrape_pods(self.http(), await consumer_targets(kube, p))
+        targets = await consumer_targets(kube, p)
+        pods = await scrape_pods(self.http(), targets, self.policy.max_response_bytes)
         return read_scrape(memory, pods, now)
 
 

@@ -7,6 +7,7 @@ ready consumer pods' `/metrics` (port `metrics`), or Prometheus instead.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import urllib.parse
 from collections.abc import Mapping
@@ -79,13 +80,27 @@ async def consumer_targets(kube: Kube, p: ImagePipeline) -> dict[str, str]:
     return ready_targets(pods, labels)
 
 
-async def scrape_pods(session: aiohttp.ClientSession, targets: Mapping[str, str]) -> dict[str, Counts]:
-    """Each pod's cumulative Counts; a pod that does not answer is left out (logged)."""
+async def read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body, refused (ValueError) once it passes `limit` bytes: a pod or a
+    Prometheus named by a resource must not fill the operator's memory."""
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            raise ValueError(f"{response.url}: response larger than {limit} bytes")
+    return bytes(body)
+
+
+async def scrape_pods(
+    session: aiohttp.ClientSession, targets: Mapping[str, str], limit: int
+) -> dict[str, Counts]:
+    """Each pod's cumulative Counts; a pod that does not answer (or answers
+    more than `limit` bytes) is left out (logged)."""
 
     async def one(url: str) -> Counts:
         async with session.get(url, timeout=SCRAPE_TIMEOUT) as response:
             response.raise_for_status()
-            return parse_counts(await response.text())
+            return parse_counts((await read_bounded(response, limit)).decode())
 
     names = list(targets)
     results = await asyncio.gather(*(one(targets[n]) for n in names), return_exceptions=True)
@@ -125,13 +140,13 @@ def counts_from_results(results: Mapping[str, list[dict[str, Any]]], scale: floa
 
 
 async def query_prometheus(
-    session: aiohttp.ClientSession, base: str, p: ImagePipeline, window: int
+    session: aiohttp.ClientSession, base: str, p: ImagePipeline, window: int, limit: int
 ) -> Counts:
     async def one(query: str) -> list[dict[str, Any]]:
         url = f"{base.rstrip('/')}/api/v1/query"
         async with session.get(url, params={"query": query}, timeout=SCRAPE_TIMEOUT) as response:
             response.raise_for_status()
-            body = await response.json(content_type=None)
+            body = json.loads(await read_bounded(response, limit))
             result: list[dict[str, Any]] = body["data"]["result"]
             return result
 
@@ -141,11 +156,11 @@ async def query_prometheus(
 
 
 async def prometheus_reading(
-    session: aiohttp.ClientSession, base: str, p: ImagePipeline, interval: float
+    session: aiohttp.ClientSession, base: str, p: ImagePipeline, interval: float, limit: int
 ) -> tuple[Counts, Counts]:
     """(what the consumers did over the last `interval`, over WINDOW_SECONDS)."""
     rate_window = max(MIN_RATE_WINDOW_SECONDS, round(interval))
-    recent = await query_prometheus(session, base, p, rate_window)
+    recent = await query_prometheus(session, base, p, rate_window, limit)
     tick = recent.scaled(interval / rate_window)
-    window = await query_prometheus(session, base, p, int(WINDOW_SECONDS))
+    window = await query_prometheus(session, base, p, int(WINDOW_SECONDS), limit)
     return tick, window

@@ -27,7 +27,18 @@ from imagepipe.operator.imagepipeline import ImagePipeline, parse_imagepipeline
 from imagepipe.operator.kube import PLURALS, Kube
 from imagepipe.operator.metrics import OperatorMetrics
 
-from .helpers import REPO, VALUES_ALL, Grant, by_kind, documents, grants_of, group_of, load_values, render
+from .helpers import (
+    NAMESPACE,
+    REPO,
+    VALUES_ALL,
+    Grant,
+    by_kind,
+    documents,
+    grants_of,
+    group_of,
+    load_values,
+    render,
+)
 
 # What kopf does on its own (not through operator/kube.py): follows ImagePipelines, keeps its
 # progress annotations on them, writes their status, and posts kopf.info/warn as Events.
@@ -148,8 +159,25 @@ def test_the_recorder_sees_the_calls_that_matter(needed: set[Grant]) -> None:
     assert not [g for g in needed if g[2] in ("update", "deletecollection")]
 
 
-def test_clusterwide_rules_are_exactly_what_the_code_and_kopf_use(needed: set[Grant]) -> None:
+def test_by_default_only_the_release_namespace_is_watched(needed: set[Grant]) -> None:
     docs = documents(render({}))
+    (cluster_role,) = by_kind(docs, "ClusterRole")
+    namespaces = {("", "namespaces", v) for v in ("list", "watch")}
+    assert grants_of(cluster_role["rules"]) == KOPF_CLUSTER | namespaces  # nothing on children
+    (role,) = by_kind(docs, "Role")
+    assert role["metadata"]["namespace"] == NAMESPACE
+    peering = {("kopf.dev", "kopfpeerings", v) for v in KOPF_PEERING}
+    assert grants_of(role["rules"]) == needed | KOPF_NAMESPACED | peering
+    (operator,) = [d for d in by_kind(docs, "Deployment")]
+    assert f"--namespace={NAMESPACE}" in operator["spec"]["template"]["spec"]["containers"][0]["args"]
+    (kopf_peering,) = by_kind(docs, "KopfPeering")
+    assert kopf_peering["metadata"]["namespace"] == NAMESPACE
+
+
+def test_clusterwide_rules_are_exactly_what_the_code_and_kopf_use(needed: set[Grant]) -> None:
+    docs = documents(render({"operator": {"clusterWide": True}}))
+    (operator,) = [d for d in by_kind(docs, "Deployment")]
+    assert not [a for a in operator["spec"]["template"]["spec"]["containers"][0]["args"] if "namespace" in a]
     (role,) = by_kind(docs, "ClusterRole")
     (kopf_peering,) = by_kind(docs, "ClusterKopfPeering")
     assert kopf_peering["metadata"]["name"] == "imagepipe-operator"
@@ -171,3 +199,34 @@ def test_namespaced_rules_are_exactly_what_the_code_and_kopf_use(needed: set[Gra
     for role in roles:
         got = grants_of(role["rules"])
         assert got == want, {"missing": sorted(want - got), "unused": sorted(got - want)}
+
+
+def test_policy_values_reach_the_operator_as_its_settings() -> None:
+    """Chart values → IMAGEPIPE_OPERATOR_* → the TrustPolicy the operator reads at start-up."""
+    from imagepipe.operator.trust import TrustPolicy, policy_from_env
+
+    values = {
+        "operator": {
+            "policy": {
+                "allowedImages": ["registry.example.com/imagepipe:", "registry.example.com/mirror/"],
+                "allowedServiceAccounts": ["imagepipe-ingest", "imagepipe-consumer"],
+                "allowCredentialsSecret": False,
+                "bucketPattern": "{namespace}-.+",
+                "allowedUrlHosts": ["*.svc.cluster.local"],
+            }
+        }
+    }
+    (operator,) = by_kind(documents(render(values)), "Deployment")
+    env = {
+        e["name"]: e.get("value", "") for e in operator["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    policy = policy_from_env(env)
+    assert policy.image_prefixes == ("registry.example.com/imagepipe:", "registry.example.com/mirror/")
+    assert policy.service_accounts == ("imagepipe-ingest", "imagepipe-consumer")
+    assert not policy.credentials_secret and policy.bucket_pattern == "{namespace}-.+"
+    assert policy.url_hosts == ("*.svc.cluster.local",) and policy.queue_pattern == ""
+    (default,) = by_kind(documents(render({})), "Deployment")
+    default_env = {
+        e["name"]: e.get("value", "") for e in default["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert policy_from_env(default_env) == TrustPolicy()

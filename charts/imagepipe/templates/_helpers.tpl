@@ -65,7 +65,15 @@ app.kubernetes.io/component: operator
 
 {{/* The namespaces the operator watches; empty: the whole cluster. */}}
 {{- define "imagepipe.clusterwide" -}}
-{{- if not .Values.operator.watchNamespaces -}}true{{- end -}}
+{{- if .Values.operator.clusterWide -}}true{{- end -}}
+{{- end -}}
+
+{{/* The namespaces watched when not cluster-wide: the list given, else the release's (JSON). */}}
+{{- define "imagepipe.watchNamespaces" -}}
+{{- if and .Values.operator.clusterWide .Values.operator.watchNamespaces -}}
+{{- fail "operator.clusterWide and operator.watchNamespaces exclude each other" -}}
+{{- end -}}
+{{- toJson (default (list .Release.Namespace) .Values.operator.watchNamespaces) -}}
 {{- end -}}
 
 {{/* The operator's liveness endpoint (kopf), also what `helm test` checks. */}}
