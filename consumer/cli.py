@@ -10,6 +10,7 @@ import dataclasses
 import os
 import sys
 
+from imagepipe.cliargs import port, positive_int
 from imagepipe.config import ConfigError, load_settings
 from imagepipe.logs import configure
 
@@ -17,8 +18,8 @@ from .worker import Consumer, Options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--slots", type=int, help="concurrent jobs (IMAGEPIPE_WORKER_SLOTS)")
-    parser.add_argument("--metrics-port", type=int, help="metrics and health port (IMAGEPIPE_METRICS_PORT)")
+    parser.add_argument("--slots", type=positive_int, help="concurrent jobs (IMAGEPIPE_WORKER_SLOTS)")
+    parser.add_argument("--metrics-port", type=port, help="metrics and health port (IMAGEPIPE_METRICS_PORT)")
     parser.add_argument("--metrics-host", default=Options.metrics_host, help="metrics listen address")
     parser.add_argument(
         "--wait-seconds",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from imagepipe.cliargs import port
+
 from . import render
 
 
@@ -27,7 +29,7 @@ def _run_options(parser: argparse.ArgumentParser, default: object) -> None:
     parser.add_argument("--standalone", action="store_true", default=default, help="no peering")
     parser.add_argument(
         "--metrics-port",
-        type=int,
+        type=port,
         default=default,
         help="serve the operator's Prometheus metrics here (default: IMAGEPIPE_METRICS_PORT or 9102)",
     )

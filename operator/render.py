@@ -68,6 +68,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if not children:
         print(f"imagepipe operator render: no {GROUP}/{VERSION} {KIND} in {args.file}", file=sys.stderr)
-        return 1
+        return 2
     sys.stdout.write(dump(children))
     return 0

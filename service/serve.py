@@ -15,6 +15,7 @@ import sys
 from imagepipe import logs
 from imagepipe.allocator import map_large_buffers
 from imagepipe.capacity import drain_seconds
+from imagepipe.cliargs import port
 from imagepipe.config import ConfigError, load_settings
 from imagepipe.errors import InvalidSpec
 from imagepipe.jobstore.store import ConditionalWritesUnsupported
@@ -30,7 +31,7 @@ log = logging.getLogger("imagepipe.service")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="listen address (default: IMAGEPIPE_HOST or 0.0.0.0)")
-    parser.add_argument("--port", type=int, help="listen port (default: IMAGEPIPE_PORT or 8080)")
+    parser.add_argument("--port", type=port, help="listen port (default: IMAGEPIPE_PORT or 8080)")
     parser.add_argument(
         "--backend-timeout",
         type=float,

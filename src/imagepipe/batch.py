@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from imagepipe.allocator import keep_freed_memory
+from imagepipe.cliargs import positive_int
 from imagepipe.config import ConfigError, available_cpus, load_settings
 from imagepipe.context import Limits
-from imagepipe.errors import ImagePipeError
+from imagepipe.errors import EmptyUpload, ImagePipeError, InvalidSpec
 from imagepipe.geometry import Focus, crop_rectangle, parse_focus
 from imagepipe.pipeline import render
 from imagepipe.spec import DEFAULT_PIPELINE, PipelineSpec, load_pipelines
@@ -28,8 +29,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     parser.add_argument("--pipelines", type=Path, help="pipelines file (YAML/JSON); default: built in")
     parser.add_argument("--pipeline", default=DEFAULT_PIPELINE, help="pipeline name (default: %(default)s)")
-    parser.add_argument("--jobs", type=int, default=available_cpus(), help="parallel workers")
-    parser.add_argument("--max-pixels", type=int, default=Limits.max_pixels)
+    parser.add_argument(
+        "--jobs", type=positive_int, default=available_cpus(), help="parallel workers (default: CPUs)"
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=positive_int,
+        default=Limits.max_pixels,
+        help="refuse images with more pixels (width × height) in their header (default: %(default)s)",
+    )
     parser.add_argument(
         "--focus", type=_focus, metavar="X,Y", help="focal point (0..1 each) every cover crop keeps centred"
     )
@@ -49,24 +57,36 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"imagepipe: {exc}", file=sys.stderr)
         return 2
-    pipelines = load_pipelines(args.pipelines)
+    try:
+        pipelines = load_pipelines(args.pipelines)
+    except InvalidSpec as exc:
+        print(f"imagepipe process: --pipelines: {exc.message}", file=sys.stderr)
+        return 2
     if args.pipeline not in pipelines:
-        print(f"imagepipe: unknown pipeline {args.pipeline!r}; have {sorted(pipelines)}", file=sys.stderr)
+        print(
+            f"imagepipe process: unknown pipeline {args.pipeline!r}; have {sorted(pipelines)}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.out.exists() and not args.out.is_dir():
+        print(f"imagepipe process: --out {str(args.out)!r} is not a folder", file=sys.stderr)
         return 2
     files = sorted(set(expand(args.inputs)))
     limits = Limits(max_pixels=args.max_pixels)
     failed = 0
+    names = OutputNames()
     with (
-        ProcessPoolExecutor(max(1, args.jobs), initializer=keep_freed_memory) as pool,
+        ProcessPoolExecutor(args.jobs, initializer=keep_freed_memory) as pool,
         Progress(len(files)) as progress,
     ):
         spec = pipelines[args.pipeline]
-        jobs = [
-            pool.submit(process_file, f, args.out / name, spec, limits, args.focus)
-            for f, name in output_names(files)
-        ]
-        for job in jobs:
-            result = job.result()
+        jobs = [pool.submit(process_file, f, spec, limits, args.focus) for f in files]
+        # Results in input order, and a folder name only for an input that
+        # rendered: a failed one takes no name from the next with its stem.
+        for path, job in zip(files, jobs, strict=True):
+            result, outputs = job.result()
+            if outputs:
+                result["variants"] = write_outputs(args.out / names.take(path), outputs, result["variants"])
             failed += "error" in result
             progress.advance()
             print(json.dumps(result), flush=True)
@@ -81,41 +101,62 @@ def expand(inputs: list[Path]) -> Iterator[Path]:
             yield path
 
 
-def output_names(files: list[Path]) -> list[tuple[Path, str]]:
-    """Each input's output folder name: its stem, made unique by a -2, -3... suffix."""
-    seen: dict[str, int] = {}
-    names = []
-    for path in files:
-        seen[path.stem] = seen.get(path.stem, 0) + 1
-        count = seen[path.stem]
-        names.append((path, path.stem if count == 1 else f"{path.stem}-{count}"))
-    return names
+class OutputNames:
+    """Each input's output folder: its stem, made unique by a -2, -3... suffix."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+
+    def take(self, path: Path) -> str:
+        count = self.seen[path.stem] = self.seen.get(path.stem, 0) + 1
+        return path.stem if count == 1 else f"{path.stem}-{count}"
+
+
+# A variant's name, its file name and its bytes.
+Output = tuple[str, str, bytes]
 
 
 def process_file(
-    path: Path, folder: Path, spec: PipelineSpec, limits: Limits, focus: Focus | None = None
-) -> dict[str, Any]:
+    path: Path, spec: PipelineSpec, limits: Limits, focus: Focus | None = None
+) -> tuple[dict[str, Any], list[Output]]:
+    """Render one file (in a worker): its JSON line, and the variant files to write."""
     result: dict[str, Any] = {"input": str(path), "focus": asdict(focus) if focus else None}
     try:
         rendered = render(path.read_bytes(), spec, limits, focus=focus)
+    except EmptyUpload:
+        return {**result, "error": {"code": EmptyUpload.code, "message": f"{path} is empty"}}, []
     except ImagePipeError as exc:
-        return {**result, "error": exc.as_dict()}
+        return {**result, "error": exc.as_dict()}, []
     except OSError as exc:
-        return {**result, "error": {"code": "unreadable", "message": str(exc)}}
-    folder.mkdir(parents=True, exist_ok=True)
-    variants = {}
-    for r in rendered.variants:
-        target = folder / f"{r.variant.name}.{r.variant.extension}"
-        target.write_bytes(r.data)
-        variants[r.variant.name] = {
-            "path": str(target),
+        return {**result, "error": {"code": "unreadable", "message": str(exc)}}, []
+    variants = rendered.variants
+    outputs = [(r.variant.name, f"{r.variant.name}.{r.variant.extension}", r.data) for r in variants]
+    sizes = {
+        r.variant.name: {
             "width": r.width,
             "height": r.height,
             "bytes": len(r.data),
             "crop": crop_rectangle(r.crop),
         }
+        for r in variants
+    }
     placeholder = asdict(rendered.placeholder) if rendered.placeholder else None
-    return {**result, "source": asdict(rendered.source), "variants": variants, "placeholder": placeholder}
+    return {
+        **result,
+        "source": asdict(rendered.source),
+        "variants": sizes,
+        "placeholder": placeholder,
+    }, outputs
+
+
+def write_outputs(folder: Path, outputs: list[Output], sizes: dict[str, Any]) -> dict[str, Any]:
+    """Write the variant files; each variant's entry, with its `path` first."""
+    folder.mkdir(parents=True, exist_ok=True)
+    variants = {}
+    for variant, file_name, data in outputs:
+        (folder / file_name).write_bytes(data)
+        variants[variant] = {"path": str(folder / file_name), **sizes[variant]}
+    return variants
 
 
 class Progress:

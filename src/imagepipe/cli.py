@@ -6,6 +6,11 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from importlib.metadata import version
+from typing import NoReturn
+
+from imagepipe.config import ConfigError
+from imagepipe.errors import ImagePipeError
 
 # Subcommand → (module with `add_arguments(parser)` and `run(args) -> int`, help).
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -21,9 +26,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: what is wrong, and where help is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="imagepipe", description=__doc__)
+    parser = Parser(prog="imagepipe", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"imagepipe {version('imagepipe')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # Only the chosen command's module is imported: one role never pays for (or
     # breaks on) another role's dependencies.
@@ -37,7 +50,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             commands.add_parser(name, help=help_text)
     args = parser.parse_args(argv)
     assert module is not None and args.command == chosen
-    return int(module.run(args))
+    try:
+        return int(module.run(args))
+    except (ConfigError, ImagePipeError) as exc:
+        # A bad setting or file the command did not name itself: still one line.
+        print(f"imagepipe {chosen}: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

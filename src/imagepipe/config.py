@@ -33,7 +33,9 @@ class ConfigError(Exception):
     """Invalid configuration; the message lists every problem found."""
 
     def __init__(self, problems: list[str]) -> None:
-        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+        # One problem, one line; several, one line each.
+        listed = problems[0] if len(problems) == 1 else "\n  " + "\n  ".join(problems)
+        super().__init__(f"invalid configuration: {listed}")
         self.problems = problems
 
 

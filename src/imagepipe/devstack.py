@@ -13,6 +13,7 @@ import sys
 import time
 from types import FrameType
 
+from imagepipe.cliargs import port, positive_int
 from imagepipe.config import ConfigError
 from imagepipe.localprovision import BackendRefused
 from imagepipe.localstack import LocalStack, PortsBusy, StackError
@@ -20,14 +21,14 @@ from imagepipe.localstack import LocalStack, PortsBusy, StackError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="ingest listen address (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8080, help="ingest port; 0: any free (%(default)s)")
+    parser.add_argument("--port", type=port, default=8080, help="ingest port; 0: any free (%(default)s)")
     parser.add_argument(
-        "--backend-port", type=int, default=4566, help="S3+SQS port; 0: any free (%(default)s)"
+        "--backend-port", type=port, default=4566, help="S3+SQS port; 0: any free (%(default)s)"
     )
     parser.add_argument(
-        "--metrics-port", type=int, default=9102, help="consumer metrics port; 0: any free (%(default)s)"
+        "--metrics-port", type=port, default=9102, help="consumer metrics port; 0: any free (%(default)s)"
     )
-    parser.add_argument("--slots", type=int, help="consumer worker slots (default: CPUs)")
+    parser.add_argument("--slots", type=positive_int, help="consumer worker slots (default: CPUs)")
     parser.add_argument("--bucket", default="imagepipe-dev", help="bucket name (default: %(default)s)")
     parser.add_argument("--queue", default="imagepipe-dev-jobs", help="queue name (default: %(default)s)")
 

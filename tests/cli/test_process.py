@@ -65,6 +65,29 @@ def test_same_stems_do_not_overwrite_each_other(tmp_path: Path, corpus_dir: Path
     assert sizes == {(600, 450), (1620, 1080)}
 
 
+def test_a_failed_input_takes_no_folder_name(tmp_path: Path, corpus_dir: Path) -> None:
+    # Sorted input order: a/photo.jpg (not an image) first, then two real photos.
+    for folder, data in (("a", b"not an image"), ("b", None), ("c", None)):
+        (tmp_path / folder).mkdir()
+        source = (corpus_dir / "sharp" / "Landscape_1.jpg").read_bytes()
+        (tmp_path / folder / "photo.jpg").write_bytes(data or source)
+    out = tmp_path / "out"
+    result = run_process(tmp_path / "a", tmp_path / "b", tmp_path / "c", "--out", out)
+    assert result.returncode == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [("error" in r) for r in lines] == [True, False, False]
+    assert sorted(p.name for p in out.iterdir()) == ["photo", "photo-2"]
+    assert lines[1]["variants"]["large"]["path"] == str(out / "photo" / "large.webp")
+
+
+def test_an_empty_file_is_named_not_called_an_upload(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    result = run_process(empty, "--out", tmp_path / "out")
+    error = json.loads(result.stdout)["error"]
+    assert error == {"code": "empty_upload", "message": f"{empty} is empty"}
+
+
 def test_unknown_pipeline_is_a_usage_error(tmp_path: Path, corpus_dir: Path) -> None:
     result = run_process(corpus_dir / "sharp" / "Landscape_1.jpg", "--out", tmp_path, "--pipeline", "nope")
     assert result.returncode == 2

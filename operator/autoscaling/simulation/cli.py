@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
+from imagepipe.cliargs import positive_int, positive_ints
 from imagepipe.operator.autoscaling.policy import ScalingParams
 from imagepipe.operator.autoscaling.simulation.engine import Controller, RunResult, SimConfig
 from imagepipe.operator.autoscaling.simulation.engine import run as run_simulation
@@ -170,11 +171,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--trace", action="append", choices=sorted(TRACES), help="trace to run (repeatable; default: all)"
     )
-    parser.add_argument("--seeds", type=int, default=5, help="seeds per trace (default 5)")
+    parser.add_argument("--seeds", type=positive_int, default=5, help="seeds per trace (default 5)")
     parser.add_argument("--seed", type=int, default=1, help="first seed (default 1)")
     parser.add_argument(
         "--queue-lengths",
-        default=",".join(map(str, QUEUE_LENGTHS)),
+        type=positive_ints,
+        default=list(QUEUE_LENGTHS),
         help="KEDA queueLength values to search (comma-separated)",
     )
     parser.add_argument(
@@ -185,9 +187,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the comparison table; exit 1 if our policy misses the target on a trace."""
     traces = args.trace or list(TRACES)
-    seeds = range(args.seed, args.seed + max(1, args.seeds))
-    qs = [int(q) for q in args.queue_lengths.split(",") if q.strip()]
-    rows = compare(traces, list(seeds), qs, every_keda=args.all_keda)
+    seeds = range(args.seed, args.seed + args.seeds)
+    rows = compare(traces, list(seeds), args.queue_lengths, every_keda=args.all_keda)
     print(f"seeds {seeds.start}..{seeds.stop - 1}; {describe(ScalingParams())}")
     print(format_table(rows))
     missed = [r.trace for r in rows if r.policy == "ours" and r.within < TARGET]
