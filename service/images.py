@@ -14,7 +14,7 @@ from aiohttp import web
 from imagepipe.errors import BackendUnavailable, BadRequest, ImagePipeError, UploadTimeout
 from imagepipe.geometry import Focus, parse_focus
 from imagepipe.jobs import is_job_id, job_message, new_job_id, now_iso
-from imagepipe.jobstore.documents import queued_doc
+from imagepipe.jobstore.documents import queued_doc, srcsets
 from imagepipe.jobstore.transitions import Queue, Refused
 from imagepipe.pipeline import probe
 from imagepipe.service.budget import Charge
@@ -193,7 +193,8 @@ async def load_job(request: web.Request) -> tuple[str | None, dict[str, Any]]:
 
 
 def rebase_urls(doc: dict[str, Any], base_url: str) -> dict[str, Any]:
-    """Variant URLs on this deployment's public base (IMAGEPIPE_PUBLIC_URL)."""
+    """Variant URLs on this deployment's public base (IMAGEPIPE_PUBLIC_URL),
+    and the `srcset` per format made of them."""
     variants = doc.get("variants")
     if not isinstance(variants, dict):
         return doc
@@ -203,7 +204,10 @@ def rebase_urls(doc: dict[str, Any], base_url: str) -> dict[str, Any]:
         if isinstance(variant, dict) and isinstance(variant.get("url"), str) and marker in variant["url"]:
             variant = {**variant, "url": f"{base_url}/{marker}{variant['url'].split(marker, 1)[1]}"}
         rebased[name] = variant
-    return {**doc, "variants": rebased}
+    rebased_doc = {**doc, "variants": rebased}
+    if rebased:
+        rebased_doc["srcset"] = srcsets(rebased)
+    return rebased_doc
 
 
 async def get_status(request: web.Request) -> web.Response:

@@ -142,6 +142,7 @@ SCHEMAS: dict[str, Any] = {
             "width": {"type": "integer"},
             "height": {"type": "integer"},
             "format": {"type": "string"},
+            "method": {"type": "string", "enum": ["cover", "fit"]},
             "bytes": {"type": "integer"},
             "crop": {
                 "type": "object",
@@ -188,6 +189,11 @@ SCHEMAS: dict[str, Any] = {
                 "type": ["object", "null"],
                 "description": "The focal point given at upload",
                 "properties": {"x": {"type": "number"}, "y": {"type": "number"}},
+            },
+            "srcset": {
+                "type": "object",
+                "description": "Per output format, a srcset of the fit variants (URL 800w, URL 1920w)",
+                "additionalProperties": {"type": "string"},
             },
             "placeholder": {
                 "type": ["object", "null"],

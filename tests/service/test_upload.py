@@ -125,12 +125,26 @@ def test_get_status_rebases_variant_urls(
     s3.put_object(Bucket=settings.bucket, Key=status_key(job_id), Body=json.dumps(doc).encode())
     body = requests.get(f"{service.url}/v1/images/{job_id}", timeout=10).json()
     assert body["variants"]["thumbnail"]["url"] == f"https://cdn.example.test/{key}"
+    assert body["srcset"] == {}  # no fit variant
+
+    large = {"url": f"http://elsewhere/{key.replace('thumbnail', 'large')}", "width": 1920, "height": 1080}
+    doc["variants"]["large"] = {**large, "method": "fit", "format": "webp"}
+    s3.put_object(Bucket=settings.bucket, Key=status_key(job_id), Body=json.dumps(doc).encode())
+    body = requests.get(f"{service.url}/v1/images/{job_id}", timeout=10).json()
+    assert body["srcset"] == {"webp": f"https://cdn.example.test/{key.replace('thumbnail', 'large')} 1920w"}
 
     compat = requests.get(f"{service.url}/images/status/{job_id}", timeout=10).json()
     assert compat == {
         "job_id": job_id,
         "status": "completed",
-        "results": {"thumbnail": {"url": f"https://cdn.example.test/{key}", "width": 150, "height": 150}},
+        "results": {
+            "thumbnail": {"url": f"https://cdn.example.test/{key}", "width": 150, "height": 150},
+            "large": {
+                "url": f"https://cdn.example.test/{key.replace('thumbnail', 'large')}",
+                "width": 1920,
+                "height": 1080,
+            },
+        },
         "error": None,
     }
 

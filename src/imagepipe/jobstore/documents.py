@@ -52,8 +52,28 @@ def variant_entries(
             "width": r.width,
             "height": r.height,
             "format": r.variant.encoding.format,
+            "method": r.variant.method,
             "bytes": len(r.data),
             "crop": crop_rectangle(r.crop),
         }
         for r in rendered
+    }
+
+
+def srcsets(variants: dict[str, Any]) -> dict[str, str]:
+    """Per output format, a ready `srcset` of the fit variants ("URL 800w, URL
+    1920w"), narrowest first; variants of equal width (a small source's
+    medium and large) appear once. Cover crops are left out: they show a
+    different picture, not the same one at another width."""
+    by_format: dict[str, dict[int, str]] = {}
+    entries = sorted(
+        (v for v in variants.values() if isinstance(v, dict) and v.get("method") == "fit"),
+        key=lambda v: (v.get("width", 0), v.get("bytes", 0)),
+    )
+    for entry in entries:
+        if isinstance(entry.get("url"), str) and isinstance(entry.get("width"), int):
+            by_format.setdefault(str(entry.get("format")), {}).setdefault(entry["width"], entry["url"])
+    return {
+        fmt: ", ".join(f"{url} {width}w" for width, url in widths.items())
+        for fmt, widths in by_format.items()
     }

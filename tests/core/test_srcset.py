@@ -1,0 +1,36 @@
+"""The srcset per output format, from a status document's variants."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from imagepipe.jobstore.documents import srcsets
+
+
+def v(url: str, width: int, method: str = "fit", fmt: str = "webp", size: int = 100) -> dict[str, Any]:
+    return {"url": url, "width": width, "height": width // 2, "method": method, "format": fmt, "bytes": size}
+
+
+@pytest.mark.parametrize(
+    ("variants", "expected"),
+    [
+        ({}, {}),
+        ({"thumb": v("t", 150, "cover")}, {}),
+        (
+            {"thumb": v("t", 150, "cover"), "large": v("l", 1920), "medium": v("m", 800)},
+            {"webp": "m 800w, l 1920w"},
+        ),
+        # A small source: medium and large are one width, listed once.
+        ({"medium": v("m", 600), "large": v("l", 600)}, {"webp": "m 600w"}),
+        (
+            {"a": v("a.webp", 800), "b": v("b.jpg", 800, fmt="jpeg"), "c": v("c.jpg", 400, fmt="jpeg")},
+            {"webp": "a.webp 800w", "jpeg": "c.jpg 400w, b.jpg 800w"},
+        ),
+        # Documents written before variants carried their method: no srcset.
+        ({"large": {"url": "l", "width": 1920, "height": 1080}}, {}),
+    ],
+)
+def test_srcsets(variants: dict[str, Any], expected: dict[str, str]) -> None:
+    assert srcsets(variants) == expected
