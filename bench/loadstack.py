@@ -1,6 +1,6 @@
 """Shared pieces of the load benchmarks (ingest_load.py, pipeline_load.py).
 
-The loopback stack of `imagepipe dev` (imagepipe.localstack), except that the
+The loopback stack of `imagepipe dev` (imagepipe.loopback), except that the
 moto server runs as a process of its own (`moto_server`), so that its CPU
 time (the stand-in for AWS) is measured apart from ours and it does not share
 a GIL with the load generator. Plus /proc readers (CPU time of a process and
@@ -23,7 +23,7 @@ from typing import Any
 
 from corpus import CORPUS
 
-from imagepipe.localstack import LocalStack
+from imagepipe.loopback import LoopbackStack
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -138,7 +138,7 @@ def verdict(ok: bool) -> str:
 
 @dataclass
 class Stack:
-    """The core's local stack (imagepipe.localstack) with moto in a process of its
+    """The core's local stack (imagepipe.loopback) with moto in a process of its
     own, ingest (+ consumer), all on 127.0.0.1, role logs in a scratch folder."""
 
     ingest_command: list[str] | None = None  # default: `imagepipe serve`
@@ -147,9 +147,9 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)
     keep_logs: bool = False
     logdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="imagepipe-load-")))
-    local: LocalStack | None = None
+    local: LoopbackStack | None = None
 
-    def _stack(self) -> LocalStack:
+    def _stack(self) -> LoopbackStack:
         assert self.local is not None, "the stack is not started"
         return self.local
 
@@ -177,7 +177,7 @@ class Stack:
         return int(stack.roles[role].pid)
 
     def start(self) -> Stack:
-        self.local = LocalStack(
+        self.local = LoopbackStack(
             bucket="imagepipe-load",
             queue="imagepipe-load-jobs",
             slots=self.slots,

@@ -16,7 +16,7 @@ from types import FrameType
 from imagepipe.cliargs import port, positive_int
 from imagepipe.config import ConfigError
 from imagepipe.localprovision import BackendRefused
-from imagepipe.localstack import LocalStack, PortsBusy, StackError
+from imagepipe.loopback import LoopbackStack, PortsBusy, StackError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    stack = LocalStack(
+    stack = LoopbackStack(
         bucket=args.bucket,
         queue=args.queue,
         host=args.host,
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         stack.stop()
 
 
-def _serve(stack: LocalStack) -> int:
+def _serve(stack: LoopbackStack) -> int:
     """Run the roles until Ctrl+C / SIGTERM or until one exits."""
     stopping: list[int] = []
 
@@ -87,7 +87,7 @@ def _serve(stack: LocalStack) -> int:
             signal.signal(sig, handler)
 
 
-def _print_banner(stack: LocalStack) -> None:
+def _print_banner(stack: LoopbackStack) -> None:
     assert stack.queues is not None
     print(
         f"""

@@ -1,4 +1,4 @@
-"""The core's loopback S3+SQS server (imagepipe.localstack) for tests: one per
+"""The core's loopback S3+SQS server (imagepipe.loopback) for tests: one per
 session, reset between tests, and provisioning with test-sized queues."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from imagepipe.config import Settings
 from imagepipe.localprovision import provision as provision_backends
-from imagepipe.localstack import BackendServer, free_port
+from imagepipe.loopback import BackendServer, free_port
 from imagepipe.provision import Queues
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}

@@ -148,7 +148,7 @@ def role_environment(
 
 
 @dataclass
-class LocalStack:
+class LoopbackStack:
     """The whole pipeline on loopback. Ports 0 are chosen free; `start()` checks
     the others all at once and raises PortsBusy naming every taken one."""
 
@@ -184,7 +184,7 @@ class LocalStack:
     def variant_base_url(self) -> str:
         return load_settings(self.env).variant_base_url()
 
-    def start(self) -> LocalStack:
+    def start(self) -> LoopbackStack:
         """The backend, provisioned, and the roles' environment; no roles yet."""
         busy = busy_ports(
             {
@@ -242,7 +242,7 @@ class LocalStack:
             self.backend.stop()
             self.backend = None
 
-    def __enter__(self) -> LocalStack:
+    def __enter__(self) -> LoopbackStack:
         try:
             return self.start()
         except BaseException:

@@ -1,4 +1,4 @@
-"""The core's local stack (imagepipe.localstack), which `imagepipe dev`, the
+"""The core's local stack (imagepipe.loopback), which `imagepipe dev`, the
 load benchmarks and the tests run on: port checks, provisioning, restart."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import boto3  # type: ignore[import-untyped]
 import pytest
 import requests
 
-from imagepipe.localstack import LocalStack, PortsBusy, port_free
+from imagepipe.loopback import LoopbackStack, PortsBusy, port_free
 
 
 @contextmanager
@@ -52,7 +52,7 @@ def test_a_port_left_in_time_wait_is_free_for_a_restart() -> None:
 
 def test_every_busy_port_is_reported_at_once() -> None:
     with listening() as ingest, listening() as metrics:
-        stack = LocalStack(port=ingest, metrics_port=metrics)
+        stack = LoopbackStack(port=ingest, metrics_port=metrics)
         with pytest.raises(PortsBusy) as raised:
             stack.start()
     assert raised.value.busy == {"--port": ingest, "--metrics-port": metrics}
@@ -83,7 +83,7 @@ def test_dev_names_every_busy_port_in_one_line() -> None:
 
 
 def test_provisioned_and_restartable_on_the_same_ports() -> None:
-    with LocalStack(bucket="stack-test", queue="stack-test-jobs") as stack:
+    with LoopbackStack(bucket="stack-test", queue="stack-test-jobs") as stack:
         ports = (stack.backend_port, stack.port, stack.metrics_port)
         env = stack.env
         assert env["IMAGEPIPE_BUCKET"] == "stack-test" and env["IMAGEPIPE_QUEUE_URL"].endswith(
@@ -105,7 +105,7 @@ def test_provisioned_and_restartable_on_the_same_ports() -> None:
         ingest = stack.roles["ingest"]
     assert ingest.returncode == 0  # stopped by SIGTERM, drained, exited cleanly
     backend, port, metrics = ports
-    again = LocalStack(
+    again = LoopbackStack(
         bucket="stack-test", queue="stack-test-jobs", backend_port=backend, port=port, metrics_port=metrics
     )
     with again:
@@ -115,6 +115,6 @@ def test_provisioned_and_restartable_on_the_same_ports() -> None:
 def test_the_roles_get_dummy_credentials_never_the_callers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_PROFILE", "production")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAREAL")
-    with LocalStack() as stack:
+    with LoopbackStack() as stack:
         assert "AWS_PROFILE" not in stack.env and stack.env["AWS_ACCESS_KEY_ID"] != "AKIAREAL"
         assert os.environ["AWS_PROFILE"] == "production"
