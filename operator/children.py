@@ -24,8 +24,6 @@ PRUNABLE = (
     ("keda.sh/v1alpha1", "ScaledObject", "consumer"),
     ("keda.sh/v1alpha1", "TriggerAuthentication", "consumer"),
     ("monitoring.coreos.com/v1", "PrometheusRule", "slo"),
-    ("policy/v1", "PodDisruptionBudget", "consumer"),
-    ("policy/v1", "PodDisruptionBudget", "ingest"),
 )
 
 

@@ -97,6 +97,7 @@ class Consumer:
     """`spec.consumer`."""
 
     shutdown_grace_seconds: int
+    service_account_name: str | None  # spec.consumer's, else spec.backend's
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ class Ingest:
     """`spec.ingest`."""
 
     replicas: int
+    service_account_name: str | None  # spec.ingest's, else spec.backend's
     service: IngestService
     ingress: Ingress | None
     api_keys_secret: SecretKey | None
@@ -172,6 +174,10 @@ class ImagePipeline:
     # The pipelines file the roles read: one variant list, DEFAULT_PIPELINE.
     pipelines: Mapping[str, PipelineSpec]
 
+    def service_account(self, role: str) -> str | None:
+        """The service account the `role` (ingest or consumer) pods run as; None: the namespace's default."""
+        return self.ingest.service_account_name if role == "ingest" else self.consumer.service_account_name
+
     def child(self, suffix: str) -> str:
         return f"{self.name}-{suffix}"
 
@@ -210,8 +216,12 @@ def parse_imagepipeline(body: Mapping[str, Any]) -> ImagePipeline:
         limits=_limits(spec["limits"]),
         slo=_slo(spec["slo"]),
         scaling=_scaling(spec["scaling"]),
-        consumer=Consumer(shutdown_grace_seconds=spec["consumer"]["shutdownGraceSeconds"]),
-        ingest=_ingest(spec["ingest"], spec["resources"]["ingest"], spec["limits"]["maxUploadBytes"]),
+        consumer=Consumer(
+            shutdown_grace_seconds=spec["consumer"]["shutdownGraceSeconds"],
+            service_account_name=spec["consumer"].get("serviceAccountName")
+            or spec["backend"].get("serviceAccountName"),
+        ),
+        ingest=_ingest(spec, spec["resources"]["ingest"], spec["limits"]["maxUploadBytes"]),
         resources=MappingProxyType(
             {role: _resources(spec["resources"][role]) for role in ("ingest", "consumer")}
         ),
@@ -283,7 +293,8 @@ def _ingest_memory(raw: dict[str, Any], resources: dict[str, Any], max_upload_by
         raise InvalidPipeline(f"spec.resources.ingest.limits.memory: {exc}") from exc
 
 
-def _ingest(raw: dict[str, Any], resources: dict[str, Any], max_upload_bytes: int) -> Ingest:
+def _ingest(spec: dict[str, Any], resources: dict[str, Any], max_upload_bytes: int) -> Ingest:
+    raw = spec["ingest"]
     ingress = raw.get("ingress") or {}
     keys = raw.get("apiKeysSecret")
     if raw["auth"] == "none" and keys:
@@ -296,6 +307,7 @@ def _ingest(raw: dict[str, Any], resources: dict[str, Any], max_upload_bytes: in
         )
     return Ingest(
         replicas=raw["replicas"],
+        service_account_name=raw.get("serviceAccountName") or spec["backend"].get("serviceAccountName"),
         service=IngestService(type=raw["service"]["type"], port=raw["service"]["port"]),
         ingress=Ingress(
             host=ingress["host"],

@@ -38,7 +38,7 @@ def _trigger(p: ImagePipeline) -> dict[str, Any]:
     trigger: dict[str, Any] = {"type": "aws-sqs-queue", "metadata": meta}
     if backend.credentials_secret:
         trigger["authenticationRef"] = {"name": p.child("consumer")}
-    elif backend.service_account_name:
+    elif p.consumer.service_account_name:
         meta["identityOwner"] = "workload"
     return trigger
 

@@ -113,9 +113,10 @@ def violations(p: ImagePipeline, policy: TrustPolicy) -> list[str]:
     found = []
     if policy.image_prefixes and not p.image.startswith(policy.image_prefixes):
         found.append(f"spec.image: {p.image!r} is not under an allowed prefix {list(policy.image_prefixes)}")
-    account = p.backend.service_account_name
-    if account and policy.service_accounts and account not in policy.service_accounts:
-        found.append(f"spec.backend.serviceAccountName: {account!r} is not allowed")
+    for role in ("ingest", "consumer"):
+        account = p.service_account(role)
+        if account and policy.service_accounts and account not in policy.service_accounts:
+            found.append(f"spec.{role}.serviceAccountName: {account!r} is not allowed")
     if p.backend.credentials_secret and not policy.credentials_secret:
         found.append("spec.backend.credentialsSecret: not allowed by the operator (use a service account)")
     if not _matches(policy.bucket_pattern, p.namespace, p.backend.bucket):

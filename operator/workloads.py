@@ -147,7 +147,10 @@ def _pod_template(p: ImagePipeline, role: str, container: dict[str, Any]) -> dic
         ],
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
     }
-    account = p.backend.service_account_name
+    # Neither role calls the Kubernetes API: no token in the pod (IRSA and pod
+    # identity project their own web-identity token regardless).
+    pod["automountServiceAccountToken"] = False
+    account = p.service_account(role)
     if account:
         pod["serviceAccountName"] = account
     annotations = {CONFIG_HASH_ANNOTATION: config_hash(build_configmap(p))}

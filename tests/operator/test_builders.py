@@ -182,10 +182,24 @@ def test_every_optional_child_is_prunable(full: dict[str, Any]) -> None:
     from imagepipe.operator.children import prunable
     from imagepipe.operator.ownership import key
 
-    required = {"ConfigMap", "Service", "Deployment"}
+    required = {"ConfigMap", "Service", "Deployment", "PodDisruptionBudget"}  # always built
     for engine in ("builtin", "keda"):
         full["spec"]["scaling"]["engine"] = engine
         full["spec"]["backend"]["credentialsSecret"] = "aws"
         p = parse_imagepipeline(full)
         optional = {key(c) for c in build_children(p) if c["kind"] not in required}
         assert optional <= set(prunable(p)), optional - set(prunable(p))
+
+
+def test_each_role_has_its_own_service_account_and_no_api_token(minimal: dict[str, Any]) -> None:
+    from imagepipe.operator.workloads import build_consumer_deployment, build_ingest_deployment
+
+    minimal["spec"]["backend"]["serviceAccountName"] = "photos-shared"
+    minimal["spec"]["ingest"] = {"serviceAccountName": "photos-ingest"}
+    p = parse_imagepipeline(minimal)
+    ingest = build_ingest_deployment(p)["spec"]["template"]["spec"]
+    consumer = build_consumer_deployment(p)["spec"]["template"]["spec"]
+    assert ingest["serviceAccountName"] == "photos-ingest"
+    assert consumer["serviceAccountName"] == "photos-shared"  # falls back to spec.backend's
+    assert ingest["automountServiceAccountToken"] is False
+    assert consumer["automountServiceAccountToken"] is False

@@ -70,7 +70,14 @@ ROWS = {
     "allowed": ({}, []),
     "image elsewhere": ({"image": "evil.example.org/miner:1"}, ["spec.image"]),
     "prefix is a prefix, not a substring": ({"image": "x/registry.example.com/imagepipe:1"}, ["spec.image"]),
-    "another service account": ({"backend__serviceAccountName": "kube-system-admin"}, ["serviceAccountName"]),
+    "another service account": (
+        {"backend__serviceAccountName": "kube-system-admin"},
+        ["spec.ingest.serviceAccountName", "spec.consumer.serviceAccountName"],
+    ),
+    "one role's own account": (
+        {"consumer__serviceAccountName": "default"},
+        ["spec.consumer.serviceAccountName"],
+    ),
     "credentials secret": ({"backend__credentialsSecret": "aws"}, ["credentialsSecret"]),
     "another team's bucket": ({"backend__bucket": "finance-ledger"}, ["spec.backend.bucket"]),
     "another team's queue": ({"backend__queue": "finance-jobs"}, ["spec.backend.queue", "deadLetterQueue"]),
