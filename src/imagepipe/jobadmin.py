@@ -29,6 +29,7 @@ from imagepipe.config import ConfigError, load_settings
 from imagepipe.errors import IMAGE_ERROR_CODES, ImagePipeError
 from imagepipe.jobqueue import send_job
 from imagepipe.jobs import is_job_id, job_message, now_iso
+from imagepipe.jobstore.documents import requested_focus
 from imagepipe.jobstore.keys import original_key
 from imagepipe.jobstore.store import ConditionalWritesUnsupported, JobStore
 from imagepipe.jobstore.transitions import FAILED, Refused, Retry, StatusDoc
@@ -166,7 +167,7 @@ async def retry_job(store: JobStore, backends: Backends, job_id: str) -> dict[st
     spec = PipelineSpec.from_data(doc["variant_spec"], "status.variant_spec")
     if isinstance(await store.apply(job_id, Retry(now_iso())), Refused):
         return {**outcome, "retry": NOT_FAILED}
-    message = job_message(job_id, str(doc.get("pipeline")), spec, now_iso())
+    message = job_message(job_id, str(doc.get("pipeline")), spec, now_iso(), requested_focus(doc))
     sending = send_job(backends.sqs, backends.queue_url, message, secrets.token_hex(16))
     await store.objects.call("send message", sending)
     return {**outcome, "retry": QUEUED_AGAIN}

@@ -43,6 +43,17 @@ def queued_doc(
     }
 
 
+def requested_focus(doc: StatusDoc) -> Focus | None:
+    """The focal point the job was uploaded with, for a retry to ask again."""
+    focus = doc.get("focus")
+    if not isinstance(focus, dict):
+        return None
+    try:
+        return Focus(float(focus["x"]), float(focus["y"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def variant_entries(
     job_id: str, spec_hash: str, rendered: list[RenderedVariant], base_url: str
 ) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The srcset per output format, from a status document's variants."""
+"""Documents as clients and retries read them: the srcset per output format, the focus."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from imagepipe.jobstore.documents import srcsets
+from imagepipe.geometry import Focus
+from imagepipe.jobstore.documents import requested_focus, srcsets
 
 
 def v(url: str, width: int, method: str = "fit", fmt: str = "webp", size: int = 100) -> dict[str, Any]:
@@ -34,3 +35,16 @@ def v(url: str, width: int, method: str = "fit", fmt: str = "webp", size: int = 
 )
 def test_srcsets(variants: dict[str, Any], expected: dict[str, str]) -> None:
     assert srcsets(variants) == expected
+
+
+@pytest.mark.parametrize(
+    ("doc", "focus"),
+    [
+        ({"focus": {"x": 0.25, "y": 1}}, Focus(0.25, 1.0)),
+        ({"focus": None}, None),
+        ({}, None),
+        ({"focus": {"x": "left"}}, None),
+    ],
+)
+def test_a_retry_asks_for_the_uploaded_focus(doc: dict[str, Any], focus: Focus | None) -> None:
+    assert requested_focus(doc) == focus
