@@ -28,6 +28,8 @@ CASES: list[tuple[str, dict[str, str], str]] = [
     ("serve", {**BACKENDS, "IMAGEPIPE_PIPELINES_FILE": "{bad}"}, "IMAGEPIPE_PIPELINES_FILE"),
     ("consume --slots 0", {}, "--slots"),
     ("consume", {**BACKENDS, "IMAGEPIPE_WORKER_SLOTS": "-1"}, "IMAGEPIPE_WORKER_SLOTS"),
+    ("jobs show nope", BACKENDS, "'nope'"),
+    ("jobs list --status failed --since soon", BACKENDS, "--since"),
     ("dev --backend-port 70000", {}, "--backend-port"),
     ("dev --slots none", {}, "--slots"),
     ("operator --metrics-port x", {}, "--metrics-port"),
