@@ -2,7 +2,7 @@
 
 Region and credentials come the standard AWS way (environment, profile, web
 identity, instance role); endpoints from the IMAGEPIPE_* settings, so that
-any S3/SQS-compatible server (MinIO, ElasticMQ, moto) works the same.
+any server that does what docs/backends.md lists works the same.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ CLIENT_CONFIG = AioConfig(
 )
 # Bodies are not SHA-256 signed: their integrity is carried by the CRC32
 # checksum botocore sends with every upload. Over https (AWS) that is
-# botocore's default already; over plain http (in-cluster MinIO, loopback) it
+# botocore's default already; over plain http (an in-cluster server, loopback) it
 # saves hashing every original and variant twice (2-3 ms of CPU per MB).
 S3_CONFIG = CLIENT_CONFIG.merge(AioConfig(s3={"payload_signing_enabled": False}))
 # Long polls hold the connection for up to 20 s.
