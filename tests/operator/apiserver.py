@@ -14,6 +14,7 @@ from typing import Any
 
 import kmock
 import kopf
+from kmock._internal import parsing as kmock_parsing
 from kopf.testing import KopfRunner
 
 from imagepipe.operator.backend import BackendState, QueueDepth
@@ -23,6 +24,21 @@ from imagepipe.operator.main import build_registry
 
 PIPELINES = "/apis/imagepipe.io/v1alpha1/namespaces/default/imagepipelines"
 DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
+
+
+def _parse_path_with_namespaces(path: str) -> kmock_parsing.ParsedPath:
+    """kmock 0.8 reads `/api/v1/namespaces[/NAME]` as a namespaced path with no
+    resource (and answers 500), while kopf lists namespaces at start-up: route
+    it to the cluster-scoped `namespaces` resource, as a real API server does."""
+    parts = path.split("?", 1)[0].strip("/").split("/")
+    if parts[:3] == ["api", "v1", "namespaces"] and len(parts) in (3, 4):
+        name = parts[3] if len(parts) == 4 else None
+        return kmock_parsing.ParsedPath("", "v1", "namespaces", None, name, None)
+    return _KMOCK_PARSE_PATH(path)
+
+
+_KMOCK_PARSE_PATH = kmock_parsing.parse_path
+kmock_parsing.parse_path = _parse_path_with_namespaces
 
 
 class ApiServer(threading.Thread):
