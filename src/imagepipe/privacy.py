@@ -26,7 +26,7 @@ def probe_verdict(bucket: str, status: int) -> Problem | None:
         return Problem(
             "OriginalsPublic",
             f"{where}: anyone can read originals and status documents; this S3 server does not enforce"
-            " the bucket's privacy (see the README's list of what a compatible server must enforce)",
+            " the bucket's privacy (docs/backends.md lists what a server must enforce)",
         )
     return Problem("OriginalsPrivacyUnknown", f"{where}, neither a refusal (403) nor the object")
 

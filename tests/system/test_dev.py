@@ -17,6 +17,7 @@ import requests
 from tests.support.backend import free_port
 
 pytestmark = pytest.mark.system
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -42,9 +43,9 @@ def dev(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         process.wait(10)
 
 
-def test_dev_runs_the_readme_quick_start(dev: tuple[str, subprocess.Popen[bytes]], corpus_dir: Path) -> None:
+def test_dev_runs_the_readme_quick_start(dev: tuple[str, subprocess.Popen[bytes]]) -> None:
     api, process = dev
-    with (corpus_dir / "recurser/Landscape_6.jpg").open("rb") as photo:
+    with (REPO / "examples" / "sample.jpg").open("rb") as photo:
         answer = requests.post(
             f"{api}/v1/images", files={"file": ("photo.jpg", photo, "image/jpeg")}, timeout=30
         )
