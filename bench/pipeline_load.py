@@ -8,7 +8,7 @@ Uploads the 2-8 MP photos (loadstack.PHOTOS) through `imagepipe serve` to one
 a moto server in its own process, all on 127.0.0.1:
 
 1. core: the core benchmark's single-core rate on the same photos, measured
-   now on this machine: `imagepipe.pipeline.render` in one process pinned to
+   now on this machine: `imagepipe.processing.render` in one process pinned to
    CPU 0, median CPU time per photo (as bench/run.py does), img/s/core.
 2. capacity: a backlog of --backlog uploads at once; capacity = completions
    per second between the first and the last completion (status documents'
@@ -81,7 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def core_child(repeat: int) -> None:
     os.sched_setaffinity(0, {0})
     from imagepipe.allocator import keep_freed_memory
-    from imagepipe.pipeline import render
+    from imagepipe.processing import render
     from imagepipe.spec import DEFAULT_SPEC
 
     keep_freed_memory()  # as bench/run.py and the consumer's render workers do

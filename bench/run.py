@@ -116,7 +116,7 @@ class ImagepipeImpl:
 
     def __init__(self) -> None:
         from imagepipe.allocator import keep_freed_memory
-        from imagepipe.pipeline import render
+        from imagepipe.processing import render
         from imagepipe.spec import DEFAULT_SPEC
 
         keep_freed_memory()  # as the consumer's render workers and `imagepipe process` do
@@ -140,7 +140,7 @@ class ImagepipeImpl:
 
         from imagepipe.context import Context
         from imagepipe.geometry import jpeg_draft_size, needed_scale
-        from imagepipe.pipeline import RENDER, run
+        from imagepipe.processing import RENDER, run
         from imagepipe.steps.encode import encode, encode_variants
 
         # The decode the core does: the same draft size (via its geometry), load.

@@ -20,7 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from imagepipe.allocator import keep_freed_memory
 from imagepipe.context import Limits
 from imagepipe.jobs import JobMessage
-from imagepipe.pipeline import Rendered, render
+from imagepipe.processing import Rendered, render
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from imagepipe.geometry import Focus, parse_focus
 from imagepipe.jobs import is_job_id, job_message, new_job_id, now_iso
 from imagepipe.jobstore.documents import queued_doc, srcsets
 from imagepipe.jobstore.transitions import Queue, Refused
-from imagepipe.pipeline import probe
+from imagepipe.processing import probe
 from imagepipe.service.budget import Charge
 from imagepipe.service.errors import ApiError
 from imagepipe.service.idempotency import Idempotency, Replay, body_hash, parse_key

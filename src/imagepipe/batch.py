@@ -20,7 +20,7 @@ from imagepipe.config import ConfigError, available_cpus, load_settings
 from imagepipe.context import Limits
 from imagepipe.errors import EmptyUpload, ImagePipeError, InvalidSpec
 from imagepipe.geometry import Focus, crop_rectangle, parse_focus
-from imagepipe.pipeline import render
+from imagepipe.processing import render
 from imagepipe.spec import DEFAULT_PIPELINE, PipelineSpec, load_pipelines
 
 

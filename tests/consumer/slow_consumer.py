@@ -11,7 +11,7 @@ import time
 from imagepipe.consumer import pool
 from imagepipe.context import Limits
 from imagepipe.jobs import JobMessage
-from imagepipe.pipeline import Rendered
+from imagepipe.processing import Rendered
 
 _render = pool.render_in_worker
 

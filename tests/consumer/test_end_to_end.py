@@ -19,7 +19,7 @@ from PIL import Image
 from imagepipe.context import Limits
 from imagepipe.jobs import job_message
 from imagepipe.jobstore.keys import variant_key, variants_prefix
-from imagepipe.pipeline import probe
+from imagepipe.processing import probe
 from imagepipe.spec import DEFAULT_SPEC, Encoding, PipelineSpec, Variant
 from tests.consumer.stack import Consumer, Stack
 from tests.support.backend import MotoServer

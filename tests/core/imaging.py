@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageOps
 
 from imagepipe.geometry import plan_variant
-from imagepipe.pipeline import Rendered, render
+from imagepipe.processing import Rendered, render
 from imagepipe.spec import DEFAULT_SPEC, Encoding, PipelineSpec
 
 # The product's variants, encoded losslessly (and fast): what comes out is

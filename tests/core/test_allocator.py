@@ -14,7 +14,7 @@ import pytest
 THIRD_RENDER_FAULTS = """
 import resource, sys
 from imagepipe.allocator import keep_freed_memory
-from imagepipe.pipeline import render
+from imagepipe.processing import render
 from imagepipe.spec import DEFAULT_SPEC
 
 # Debian's C library is glibc: the tuning must take, not silently no-op.

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imagepipe.pipeline import render
+from imagepipe.processing import render
 from imagepipe.spec import DEFAULT_SPEC
 from tests.core.imaging import (
     LOSSLESS_SPEC,

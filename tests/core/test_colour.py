@@ -23,7 +23,7 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image, ImageCms, ImageOps
 
-from imagepipe.pipeline import render
+from imagepipe.processing import render
 from imagepipe.steps.colour import DEFAULT_CMYK_PROFILE
 from tests.core.imaging import LOSSLESS_SPEC, encoded, grey, outputs, render_file, rgb
 from tests.support.ssim import ssim

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 import imagepipe.steps.encode as encode_step
-from imagepipe.pipeline import render
+from imagepipe.processing import render
 from imagepipe.spec import DEFAULT_SPEC, Encoding, PipelineSpec, Variant
 from tests.core.imaging import encoded
 

@@ -16,7 +16,7 @@ from imagepipe.errors import (
     EmptyUpload,
     UnsupportedFormat,
 )
-from imagepipe.pipeline import RENDER, probe, render
+from imagepipe.processing import RENDER, probe, render
 from imagepipe.spec import DEFAULT_SPEC
 from tests.core.imaging import decode, encoded, outputs, render_file
 

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from imagepipe.errors import InvalidSpec
 from imagepipe.geometry import Box, Focus, crop_rectangle, moved, parse_focus, place, plan_variant
-from imagepipe.pipeline import render
+from imagepipe.processing import render
 from imagepipe.saliency import best_start, window_entropies, window_sums
 from imagepipe.spec import DEFAULT_SPEC, Gravity, PipelineSpec, Variant, parse_variant
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from imagepipe.context import Limits
 from imagepipe.errors import TooComplex, TooManyPixels
-from imagepipe.pipeline import probe, render
+from imagepipe.processing import probe, render
 from imagepipe.spec import DEFAULT_SPEC
 from tests.core.imaging import encoded, outputs, render_file
 from tests.support.hostile import jpeg_with_comments, png_chunk, png_line, png_with_chunks, progressive_jpeg
@@ -24,7 +24,7 @@ MEASURE = """
 import json, resource, sys
 from pathlib import Path
 from imagepipe.errors import ImagePipeError
-from imagepipe.pipeline import render
+from imagepipe.processing import render
 from imagepipe.spec import DEFAULT_SPEC
 
 data = Path(sys.argv[1]).read_bytes()

@@ -7,7 +7,7 @@ import struct
 import pytest
 from PIL import ExifTags, Image, ImageCms
 
-from imagepipe.pipeline import render
+from imagepipe.processing import render
 from imagepipe.spec import DEFAULT_SPEC, PipelineSpec
 from tests.core.imaging import decode, encoded, riff_chunks
 

@@ -24,7 +24,7 @@ MAX_SOURCE_BYTES = 120_000
 RENDER_ALL = """
 import json, sys
 from imagepipe.errors import ImagePipeError
-from imagepipe.pipeline import probe, render
+from imagepipe.processing import probe, render
 from imagepipe.spec import DEFAULT_SPEC
 
 for path in sys.stdin.read().split("\\n"):

@@ -13,8 +13,8 @@ import thumbhash as reference_thumbhash
 from PIL import Image
 
 from imagepipe.context import Context
-from imagepipe.pipeline import RENDER, render, run
 from imagepipe.placeholders import LQIP_MAX_CHARS, LQIP_SIDE, placeholder
+from imagepipe.processing import RENDER, render, run
 from imagepipe.spec import DEFAULT_SPEC, PipelineSpec, Variant
 from imagepipe.steps.placeholder import hash_image, make_placeholder
 

@@ -9,7 +9,7 @@ from PIL import Image, ImageFile
 
 from imagepipe.context import Context
 from imagepipe.errors import UnsupportedFormat
-from imagepipe.pipeline import PROBE, render, run
+from imagepipe.processing import PROBE, render, run
 from imagepipe.spec import DEFAULT_SPEC, Encoding, PipelineSpec, Variant
 from imagepipe.steps.alpha import drop_opaque_alpha, without_opaque_alpha
 from imagepipe.steps.mode import normalise_mode, to_working_mode

@@ -1,1 +1,1 @@
-"""The processing steps, one module each; `imagepipe.pipeline` lists them in order."""
+"""The processing steps, one module each; `imagepipe.processing` lists them in order."""

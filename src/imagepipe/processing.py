@@ -1,4 +1,4 @@
-"""The processing pipeline: the steps in order, read like the spec.
+"""The step list: the processing steps in order, read like the spec.
 
 Each step is a function over one Context. The deadline is checked between
 steps: by default a late job is only recorded (`Context.late_at`), because
