@@ -158,7 +158,13 @@ class Objects:
         keys = await self.list_keys(prefix)
         for start in range(0, len(keys), 1000):
             batch = [{"Key": key} for key in keys[start : start + 1000]]
-            await self.call(
+            answer = await self.call(
                 "delete batch",
                 self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}),
             )
+            # A key S3 refused comes back in Errors under a 200: it is still there.
+            if answer.get("Errors"):
+                first = answer["Errors"][0]
+                raise BackendUnavailable(
+                    f"storage refused to delete {first.get('Key')} ({first.get('Code')})"
+                )

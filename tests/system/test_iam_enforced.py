@@ -1,0 +1,161 @@
+"""Each role under its own IAM policy (imagepipe.iam), on a moto server that
+enforces IAM: the operator provisions and checks, a real `imagepipe serve`
+and `imagepipe consume` take an upload to completed and then DELETE it, and
+a call outside each policy is refused."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from botocore.exceptions import ClientError
+
+from imagepipe.iam import ROLES
+from imagepipe.jobstore.keys import status_key
+from imagepipe.operator.backend import check_backend
+from imagepipe.operator.imagepipeline import parse_imagepipeline
+from tests.support.backend import free_port
+from tests.support.iam_moto import IamMoto, iam_moto
+
+pytestmark = pytest.mark.system
+IMAGEPIPE = str(Path(sys.executable).with_name("imagepipe"))
+BUCKET, QUEUE = "iam-photos", "iam-jobs"
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[IamMoto]:
+    with iam_moto() as server:
+        for role in ROLES:
+            server.add_role(role, BUCKET, QUEUE, f"{QUEUE}-dlq")
+        yield server
+
+
+def operator_check(aws: IamMoto, monkeypatch: pytest.MonkeyPatch) -> Any:
+    for name, value in aws.env("operator").items():
+        monkeypatch.setenv(name, value)
+    backend = {"bucket": BUCKET, "queue": QUEUE, "endpointUrl": aws.endpoint, "provision": True}
+    body = {
+        "metadata": {"name": "photos", "namespace": "default", "uid": "u"},
+        "spec": {"image": "x", "backend": backend},
+    }
+    return asyncio.run(check_backend(parse_imagepipeline(body)))
+
+
+def start(aws: IamMoto, role: str, command: list[str], log: Path, **extra: str) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAGEPIPE_", "AWS_"))}
+    env.update(aws.env(role))  # type: ignore[arg-type]
+    env.update(
+        IMAGEPIPE_AWS_ENDPOINT_URL=aws.endpoint,
+        IMAGEPIPE_BUCKET=BUCKET,
+        IMAGEPIPE_QUEUE_NAME=QUEUE,
+        IMAGEPIPE_SHUTDOWN_GRACE_SECONDS="5",
+        IMAGEPIPE_SHUTDOWN_DELAY_SECONDS="0",
+        IMAGEPIPE_LOG_LEVEL="debug",
+        **extra,
+    )
+    with log.open("wb") as out:
+        return subprocess.Popen([IMAGEPIPE, *command], env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_for(check: Callable[[], bool], what: str, processes: list[subprocess.Popen[bytes]]) -> None:
+    deadline = time.monotonic() + 60
+    while not check():
+        assert all(p.poll() is None for p in processes), f"a role exited while waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def answers(url: str, status: int) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            return requests.get(url, timeout=5).status_code == status
+        except requests.ConnectionError:
+            return False
+
+    return check
+
+
+def refused(call: Callable[[], Any]) -> None:
+    with pytest.raises(ClientError) as denied:
+        call()
+    error = denied.value.response["Error"]
+    assert "AccessDenied" in str(error) or error.get("Code") == "403", error
+
+
+def test_each_role_runs_under_its_own_policy(
+    aws: IamMoto, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, corpus_dir: Path
+) -> None:
+    state = operator_check(aws, monkeypatch)
+    assert (state.ready, state.reason) == (True, "BackendReady"), state.message
+
+    port = free_port()
+    api = f"http://127.0.0.1:{port}"
+    roles = [
+        start(aws, "ingest", ["serve", "--host", "127.0.0.1", "--port", str(port)], tmp_path / "ingest.log"),
+        start(
+            aws, "consumer", ["consume"], tmp_path / "consumer.log", IMAGEPIPE_METRICS_PORT=str(free_port())
+        ),
+    ]
+    try:
+        wait_for(
+            answers(f"{api}/readyz", 200), "the ingest's readiness (HeadBucket, GetQueueAttributes)", roles
+        )
+        with (corpus_dir / "recurser/Landscape_6.jpg").open("rb") as photo:
+            upload = requests.post(
+                f"{api}/v1/images", files={"file": ("p.jpg", photo, "image/jpeg")}, timeout=30
+            )
+        assert upload.status_code in (200, 202), upload.text
+        job_id = upload.json()["job_id"]
+        status_url = f"{api}/v1/images/{job_id}"
+
+        def finished() -> bool:
+            return requests.get(status_url, timeout=5).json()["status"] in ("completed", "failed")
+
+        wait_for(finished, "the job to finish", roles)
+        assert requests.get(status_url, timeout=5).json()["status"] == "completed"
+        deleted = requests.delete(status_url, timeout=30)
+        assert deleted.status_code in (200, 202, 204), deleted.text
+        assert requests.get(status_url, timeout=5).status_code == 404
+        listing = aws.client("s3").list_objects_v2(Bucket=BUCKET)
+        left = [o["Key"] for o in listing.get("Contents", [])]
+        assert left == [status_key(job_id)], "DELETE leaves only the tombstone status document"
+    finally:
+        for process in roles:
+            process.terminate()
+        for process in roles:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+    for log in ("ingest.log", "consumer.log"):
+        text = (tmp_path / log).read_text()
+        assert "AccessDenied" not in text and "not authorized" not in text, f"{log}:\n{text[-3000:]}"
+
+
+def test_calls_outside_each_policy_are_refused(aws: IamMoto, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert operator_check(aws, monkeypatch).ready
+    queue = aws.client("sqs").get_queue_url(QueueName=QUEUE)["QueueUrl"]
+    aws.client("s3").put_object(Bucket=BUCKET, Key="jobs/someone.json", Body=b"{}")
+    aws.client("s3").put_object(Bucket=BUCKET, Key="originals/someone", Body=b"x")
+    s3, sqs = aws.client("s3", "ingest"), aws.client("sqs", "ingest")
+    refused(lambda: s3.put_object(Bucket=BUCKET, Key="variants/a/b/c.webp", Body=b"defaced"))
+    refused(lambda: s3.get_object(Bucket=BUCKET, Key="originals/someone"))
+    refused(lambda: s3.put_bucket_policy(Bucket=BUCKET, Policy="{}"))
+    refused(lambda: sqs.receive_message(QueueUrl=queue))
+    s3, sqs = aws.client("s3", "consumer"), aws.client("sqs", "consumer")
+    refused(lambda: sqs.send_message(QueueUrl=queue, MessageBody="{}"))
+    refused(lambda: s3.delete_object(Bucket=BUCKET, Key="originals/someone"))
+    refused(lambda: s3.put_object(Bucket=BUCKET, Key="originals/someone", Body=b"replaced"))
+    s3, sqs = aws.client("s3", "operator"), aws.client("sqs", "operator")
+    refused(lambda: s3.get_object(Bucket=BUCKET, Key="jobs/someone.json"))
+    refused(lambda: s3.delete_object(Bucket=BUCKET, Key="originals/someone"))
+    refused(lambda: sqs.send_message(QueueUrl=queue, MessageBody="{}"))
