@@ -72,7 +72,9 @@ async def check_backend(p: ImagePipeline) -> BackendState:
 
 async def _provision(p: ImagePipeline, s3: Any, sqs: Any) -> list[Problem]:
     backend = p.backend
-    report = await ensure_bucket(s3, backend.bucket, backend.region, backend.public_read)
+    report = await ensure_bucket(
+        s3, backend.bucket, backend.region, backend.public_read, cors_origins=p.ingest.cors_origins
+    )
     await ensure_queues(
         sqs,
         queue_name(backend.queue),

@@ -10,7 +10,9 @@ from aiohttp.typedefs import Handler, Middleware
 from imagepipe.service.errors import ApiError, error_response
 
 ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key, traceparent"
-EXPOSE_HEADERS = "Location, Retry-After"
+# What a page's script may read: where the job is, when to retry, and which
+# scheme a 401 asks for.
+EXPOSE_HEADERS = "Location, Retry-After, WWW-Authenticate"
 MAX_AGE_SECONDS = "600"
 
 

@@ -164,9 +164,15 @@ async def _store(
     return Accepted(job_id, "queued", created=True)
 
 
+def api_base(request: web.Request) -> str:
+    """IMAGEPIPE_API_URL, else this request's scheme and Host as it reached us:
+    absolute, so that a page on another origin can fetch the status URL."""
+    return ingest(request).settings.api_url or f"{request.scheme}://{request.host}"
+
+
 async def upload(request: web.Request) -> web.Response:
     accepted = await accept_upload(request)
-    status_url = f"/v1/images/{accepted.job_id}"
+    status_url = f"{api_base(request)}/v1/images/{accepted.job_id}"
     body = {"job_id": accepted.job_id, "status": accepted.status, "status_url": status_url}
     return web.json_response(body, status=202 if accepted.created else 200, headers={"Location": status_url})
 

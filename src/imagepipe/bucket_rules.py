@@ -34,12 +34,30 @@ def contains(stored: Any, ours: Any) -> bool:
 
 
 def merge_lifecycle(existing: list[Rule], ours: list[Rule]) -> list[Rule] | None:
-    """The owner's rules with ours put in by ID; None when nothing would change."""
+    """The owner's rules with ours put in by ID; None when nothing would change.
+    (Lifecycle and CORS rules alike.)"""
     our_ids = {rule["ID"] for rule in ours}
     stored = {rule.get("ID"): rule for rule in existing}
     if all(contains(stored.get(rule["ID"]), rule) for rule in ours):
         return None
     return [rule for rule in existing if rule.get("ID") not in our_ids] + ours
+
+
+CORS_RULE_ID = "imagepipe-variants"
+CORS_MAX_AGE_SECONDS = 3600
+
+
+def variants_cors_rule(origins: tuple[str, ...]) -> Rule:
+    """Pages on these origins may read variants from script (canvas, fetch,
+    `<img crossorigin>`). S3 CORS rules cannot name a prefix, but they grant
+    no access: the policy keeps originals and status documents private."""
+    return {
+        "ID": CORS_RULE_ID,
+        "AllowedMethods": ["GET", "HEAD"],
+        "AllowedOrigins": list(origins),
+        "ExposeHeaders": ["ETag", "Content-Length", "Content-Type"],
+        "MaxAgeSeconds": CORS_MAX_AGE_SECONDS,
+    }
 
 
 def lifecycle_lost(stored: list[Rule], wanted: list[Rule]) -> list[str]:

@@ -61,6 +61,10 @@ class Settings:
     region: str = "us-east-1"
     # Base of variant URLs; empty: the S3 endpoint and bucket.
     public_url: str = ""
+    # Public base of the ingest API for the absolute `status_url` and
+    # `Location` it answers; empty: the request's own scheme and Host
+    # (X-Forwarded-* are not trusted: behind a proxy, set this).
+    api_url: str = ""
     pipelines_file: Path | None = None
     host: str = "0.0.0.0"
     port: int = 8080
@@ -222,6 +226,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_backends: bool =
         sqs_endpoint_url=r.get("IMAGEPIPE_SQS_ENDPOINT_URL", _url, endpoint),
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         public_url=r.get("IMAGEPIPE_PUBLIC_URL", _url, ""),
+        api_url=r.get("IMAGEPIPE_API_URL", _url, ""),
         pipelines_file=r.get("IMAGEPIPE_PIPELINES_FILE", _existing_file, None),
         host=r.get("IMAGEPIPE_HOST", str, "0.0.0.0"),
         port=r.get("IMAGEPIPE_PORT", _port, 8080),

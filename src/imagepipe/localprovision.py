@@ -69,7 +69,7 @@ async def provision_backend(settings: Settings, credentials: Mapping[str, str], 
                 config=S3_CONFIG.merge(AioConfig(signature_version=UNSIGNED)),
             )
         )
-        report = await ensure_bucket(s3, settings.bucket, settings.region)
+        report = await ensure_bucket(s3, settings.bucket, settings.region, cors_origins=settings.cors_origins)
         public = await originals_problem(s3, anonymous, settings.bucket)
         problems = [*report.problems, *([public] if public else [])]
         if problems:

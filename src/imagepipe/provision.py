@@ -27,6 +27,7 @@ from imagepipe.bucket_rules import (
     merge_lifecycle,
     policy_conflict,
     public_access_problem,
+    variants_cors_rule,
 )
 from imagepipe.lifecycle import lifecycle_rules
 from imagepipe.problems import Problem
@@ -73,9 +74,12 @@ async def _optional(call: Awaitable[dict[str, Any]], absent: set[str]) -> dict[s
         raise
 
 
-async def ensure_bucket(s3: Any, bucket: str, region: str, public_read: bool | None = None) -> BucketReport:
-    """Create the bucket if missing, then run each configuration step; refusals
-    and unsupported or unstored writes come back as problems, never raised."""
+async def ensure_bucket(
+    s3: Any, bucket: str, region: str, public_read: bool | None = None, cors_origins: tuple[str, ...] = ()
+) -> BucketReport:
+    """Create the bucket if missing, then run each configuration step (and the
+    variants' CORS rule when origins are named); refusals and unsupported or
+    unstored writes come back as problems, never raised."""
     try:
         created = await _create_if_missing(s3, bucket, region, public_read)
         created_by_us = created or await is_created_by_us(s3, bucket)
@@ -88,6 +92,11 @@ async def ensure_bucket(s3: Any, bucket: str, region: str, public_read: bool | N
             problems += await step(s3, bucket, public)
         except ClientError as exc:
             problems.append(_refused(exc, bucket, step.__name__.replace("_", " ")))
+    if cors_origins:
+        try:
+            problems += await merge_cors_rule(s3, bucket, cors_origins)
+        except ClientError as exc:
+            problems.append(_refused(exc, bucket, "merging the variants' CORS rule"))
     return BucketReport(created_by_us, public, tuple(problems))
 
 
@@ -158,6 +167,22 @@ async def merge_lifecycle_rules(s3: Any, bucket: str, public_read: bool) -> list
     return []
 
 
+async def merge_cors_rule(s3: Any, bucket: str, origins: tuple[str, ...]) -> list[Problem]:
+    """Our CORS rule for variants merged by ID into the owner's rules, read back."""
+    absent = {"NoSuchCORSConfiguration"}
+    ours = [variants_cors_rule(origins)]
+    existing = await _optional(s3.get_bucket_cors(Bucket=bucket), absent)
+    merged = merge_lifecycle((existing or {}).get("CORSRules", []), ours)
+    if merged is None:
+        return []
+    await s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": merged})
+    stored = await _optional(s3.get_bucket_cors(Bucket=bucket), absent)
+    lost = lifecycle_lost((stored or {}).get("CORSRules", []), ours)
+    if lost:
+        return [_not_stored(bucket, "PutBucketCors", f"rules {lost} missing")]
+    return []
+
+
 async def read_policy(s3: Any, bucket: str) -> dict[str, Any] | None:
     found = await _optional(s3.get_bucket_policy(Bucket=bucket), {"NoSuchBucketPolicy"})
     return None if found is None else dict(json.loads(found["Policy"]))
@@ -194,8 +219,7 @@ async def write_public_read_policy(s3: Any, bucket: str, public_read: bool) -> l
     return []
 
 
-# Each step reads the bucket's configuration, adds ours and reads it back; a
-# new kind of configuration (the variants' CORS rule) is one more step here.
+# Each step reads the bucket's configuration, adds ours and reads it back.
 BUCKET_STEPS: tuple[BucketStep, ...] = (merge_lifecycle_rules, write_public_read_policy)
 
 

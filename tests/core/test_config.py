@@ -125,3 +125,12 @@ def test_limits_and_timings_are_validated() -> None:
         "IMAGEPIPE_SHUTDOWN_DELAY_SECONDS",
     ]
     assert load_settings({**BACKENDS, "IMAGEPIPE_RATE_LIMIT_PER_SECOND": "0"}).rate_limit_per_second == 0
+
+
+def test_the_public_api_url_is_an_http_url() -> None:
+    assert load_settings({**BACKENDS, "IMAGEPIPE_API_URL": "https://api.example.com/"}).api_url == (
+        "https://api.example.com"
+    )
+    assert load_settings(BACKENDS).api_url == ""
+    with pytest.raises(ConfigError, match=r"IMAGEPIPE_API_URL.*http"):
+        load_settings({**BACKENDS, "IMAGEPIPE_API_URL": "api.example.com"})

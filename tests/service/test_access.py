@@ -119,6 +119,36 @@ def test_cors_allowed_origin(make_service: Any, images: dict[str, bytes]) -> Non
     assert r.status_code == 415 and r.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
 
 
+def test_a_page_on_another_origin_can_read_what_it_needs(make_service: Any, images: dict[str, bytes]) -> None:
+    # A 401's scheme, and absolute status URLs: a plain fetch(status_url) from
+    # another origin must reach the API, not the page's own origin.
+    authed = make_service(cors_origins=("https://app.example.com",), api_keys=(("web", "k" * 32),))
+    page = {"Origin": "https://app.example.com"}
+    r = requests.get(f"{authed.url}/v1/images/3b241101-e2bb-4255-8caf-4136c566a962", headers=page, timeout=10)
+    assert r.status_code == 401 and "WWW-Authenticate" in r.headers
+    assert "WWW-Authenticate" in r.headers["Access-Control-Expose-Headers"].split(", ")
+
+    behind_proxy = make_service(api_url="https://api.example.com")
+    r = requests.post(
+        f"{behind_proxy.url}/v1/images",
+        files={"file": images["jpeg"]},
+        headers={"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "http"},
+        timeout=30,
+    )
+    job_id = r.json()["job_id"]
+    assert r.json()["status_url"] == r.headers["Location"] == f"https://api.example.com/v1/images/{job_id}"
+    plain = make_service()
+    r = requests.post(
+        f"{plain.url}/v1/images",
+        files={"file": images["jpeg"]},
+        headers={"X-Forwarded-Host": "evil.example"},
+        timeout=30,
+    )
+    assert r.json()["status_url"] == f"{plain.url}/v1/images/{r.json()['job_id']}", (
+        "X-Forwarded-* not trusted"
+    )
+
+
 def test_cors_other_origin_and_default_none(make_service: Any, service: Served) -> None:
     configured = make_service(cors_origins=("https://app.example.com",))
     for target in (configured, service):

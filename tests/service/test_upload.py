@@ -44,8 +44,8 @@ def test_upload_stores_original_status_and_message(
     body = r.json()
     job_id = body["job_id"]
     assert is_job_id(job_id)
-    assert body == {"job_id": job_id, "status": "queued", "status_url": f"/v1/images/{job_id}"}
-    assert r.headers["Location"] == f"/v1/images/{job_id}"
+    assert body == {"job_id": job_id, "status": "queued", "status_url": f"{service.url}/v1/images/{job_id}"}
+    assert r.headers["Location"] == f"{service.url}/v1/images/{job_id}"
 
     original = s3.get_object(Bucket=settings.bucket, Key=original_key(job_id))
     assert original["Body"].read() == data

@@ -51,8 +51,9 @@ def test_dev_runs_the_readme_quick_start(dev: tuple[str, subprocess.Popen[bytes]
         )
     assert answer.status_code in (200, 202), answer.text
     status_url = answer.json()["status_url"]
+    assert status_url.startswith(f"{api}/v1/images/"), "absolute, on the request's own origin"
     deadline = time.monotonic() + 60
-    while (doc := requests.get(f"{api}{status_url}", timeout=10).json())["status"] not in (
+    while (doc := requests.get(status_url, timeout=10).json())["status"] not in (
         "completed",
         "failed",
     ):
