@@ -37,7 +37,7 @@ def _warm() -> None:
 
 def render_in_worker(data: bytes, job: JobMessage, limits: Limits, deadline: float | None) -> Rendered:
     # time.monotonic() is system-wide on Linux, so the parent's deadline holds here.
-    return render(data, job.pipeline_spec(), limits, deadline, focus=job.job_focus())
+    return render(data, job.variant_list(), limits, deadline, focus=job.job_focus())
 
 
 class RenderPool:

@@ -18,7 +18,7 @@ from typing import Any
 
 from imagepipe.errors import InvalidSpec
 from imagepipe.slo import LATENCY_BUCKETS
-from imagepipe.spec import DEFAULT_PIPELINE, PipelineSpec, parse_pipelines
+from imagepipe.spec import DEFAULT_PIPELINE, VariantList, parse_pipelines
 
 from .ingest_memory import IngestMemory, MemoryTooSmall, ingest_memory, quantity_bytes
 from .schema import apply_defaults, problems, spec_schema
@@ -172,7 +172,7 @@ class ImagePipeline:
     ingest: Ingest
     resources: Mapping[str, Resources]  # by role: ingest, consumer
     # The pipelines file the roles read: one variant list, DEFAULT_PIPELINE.
-    pipelines: Mapping[str, PipelineSpec]
+    pipelines: Mapping[str, VariantList]
 
     def service_account(self, role: str) -> str | None:
         """The service account the `role` (ingest or consumer) pods run as; None: the namespace's default."""
@@ -342,7 +342,7 @@ def variant_to_core(variant: Mapping[str, Any]) -> dict[str, Any]:
     return core
 
 
-def _pipelines(variants: list[dict[str, Any]]) -> dict[str, PipelineSpec]:
+def _pipelines(variants: list[dict[str, Any]]) -> dict[str, VariantList]:
     try:
         return parse_pipelines({DEFAULT_PIPELINE: [variant_to_core(v) for v in variants]}, "spec.variants")
     except InvalidSpec as exc:

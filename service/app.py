@@ -25,7 +25,7 @@ from imagepipe.service.ratelimit import RateLimiter
 from imagepipe.service.readiness import BackendCheck
 from imagepipe.service.shutdown import Lifecycle
 from imagepipe.service.state import INGEST, Ingest
-from imagepipe.spec import PipelineSpec, load_pipelines
+from imagepipe.spec import VariantList, load_pipelines
 
 # How long one S3/SQS call may take before the upload answers 503.
 BACKEND_TIMEOUT_SECONDS = 15.0
@@ -33,7 +33,7 @@ BACKEND_TIMEOUT_SECONDS = 15.0
 
 def create_app(
     settings: Settings,
-    pipelines: dict[str, PipelineSpec] | None = None,
+    pipelines: dict[str, VariantList] | None = None,
     backend_timeout: float = BACKEND_TIMEOUT_SECONDS,
     registry: CollectorRegistry | None = None,
 ) -> web.Application:

@@ -20,7 +20,7 @@ from imagepipe.service.metrics import IngestMetrics
 from imagepipe.service.ratelimit import RateLimiter
 from imagepipe.service.readiness import BackendCheck
 from imagepipe.service.shutdown import Lifecycle
-from imagepipe.spec import PipelineSpec
+from imagepipe.spec import VariantList
 
 log = logging.getLogger("imagepipe.service")
 
@@ -28,7 +28,7 @@ log = logging.getLogger("imagepipe.service")
 @dataclass
 class Ingest:
     settings: Settings
-    pipelines: dict[str, PipelineSpec]
+    pipelines: dict[str, VariantList]
     limits: Limits
     auth: Authenticator
     metrics: IngestMetrics

@@ -21,7 +21,7 @@ from imagepipe.context import Limits
 from imagepipe.errors import EmptyUpload, ImagePipeError, InvalidSpec
 from imagepipe.geometry import Focus, crop_rectangle, parse_focus
 from imagepipe.processing import render
-from imagepipe.spec import DEFAULT_PIPELINE, PipelineSpec, load_pipelines
+from imagepipe.spec import DEFAULT_PIPELINE, VariantList, load_pipelines
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -117,7 +117,7 @@ Output = tuple[str, str, bytes]
 
 
 def process_file(
-    path: Path, spec: PipelineSpec, limits: Limits, focus: Focus | None = None
+    path: Path, spec: VariantList, limits: Limits, focus: Focus | None = None
 ) -> tuple[dict[str, Any], list[Output]]:
     """Render one file (in a worker): its JSON line, and the variant files to write."""
     result: dict[str, Any] = {"input": str(path), "focus": asdict(focus) if focus else None}

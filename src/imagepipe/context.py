@@ -9,7 +9,7 @@ from PIL import Image
 
 from imagepipe.geometry import Box, Focus, Plan
 from imagepipe.placeholders import Placeholder
-from imagepipe.spec import PipelineSpec, Variant
+from imagepipe.spec import Variant, VariantList
 
 # Bytes per segment that always pass, above Limits.max_segments: at most
 # 41,000 steps for a 10 MiB upload, tens of milliseconds.
@@ -70,7 +70,7 @@ class Context:
     # The encoded source, whole.
     data: bytes
     # What to render.
-    spec: PipelineSpec
+    spec: VariantList
     limits: Limits = field(default_factory=Limits)
     # time.monotonic() by which the job should be done; None: no deadline.
     deadline: float | None = None

@@ -13,7 +13,7 @@ from typing import Any
 from imagepipe.errors import InvalidSpec
 from imagepipe.geometry import Focus
 from imagepipe.jobstore.keys import original_key
-from imagepipe.spec import PipelineSpec
+from imagepipe.spec import VariantList
 
 # 2: the job's status document changes only by compare-and-swap and may be
 # `deleted`; a consumer of version 1 (unconditional writes) would bring a
@@ -78,12 +78,12 @@ class JobMessage:
     def job_focus(self) -> Focus | None:
         return Focus(*self.focus) if self.focus else None
 
-    def pipeline_spec(self) -> PipelineSpec:
-        return PipelineSpec.from_data(self.variants, "message.variants", self.placeholder)
+    def variant_list(self) -> VariantList:
+        return VariantList.from_data(self.variants, "message.variants", self.placeholder)
 
 
 def job_message(
-    job_id: str, pipeline: str, spec: PipelineSpec, enqueued_at: str, focus: Focus | None = None
+    job_id: str, pipeline: str, spec: VariantList, enqueued_at: str, focus: Focus | None = None
 ) -> JobMessage:
     return JobMessage(
         job_id=job_id,
@@ -124,7 +124,7 @@ def parse_message(body: str) -> JobMessage:
     if not is_job_id(str(message.job_id)) or message.original_key != original_key(message.job_id):
         raise BadMessage("job_id or original_key is malformed")
     try:
-        spec = message.pipeline_spec()
+        spec = message.variant_list()
     except InvalidSpec as exc:
         raise BadMessage(exc.message) from exc
     if spec.spec_hash != message.spec:

@@ -15,7 +15,7 @@ from imagepipe.context import Context, Limits, RenderedVariant, SourceInfo
 from imagepipe.errors import DeadlineExceeded
 from imagepipe.geometry import Focus
 from imagepipe.placeholders import Placeholder
-from imagepipe.spec import PipelineSpec
+from imagepipe.spec import VariantList
 from imagepipe.steps.alpha import drop_opaque_alpha
 from imagepipe.steps.colour import to_srgb
 from imagepipe.steps.decode import decode
@@ -88,7 +88,7 @@ def _check_deadline(ctx: Context, step: Step) -> None:
 
 
 def probe(
-    data: bytes, spec: PipelineSpec, limits: Limits | None = None, focus: Focus | None = None
+    data: bytes, spec: VariantList, limits: Limits | None = None, focus: Focus | None = None
 ) -> SourceInfo:
     """Identify the image and apply every limit without decoding a pixel."""
     ctx = Context(data=data, spec=spec, limits=limits or Limits(), focus=focus)
@@ -98,7 +98,7 @@ def probe(
 
 def render(
     data: bytes,
-    spec: PipelineSpec,
+    spec: VariantList,
     limits: Limits | None = None,
     deadline: float | None = None,
     abort_on_deadline: bool = False,

@@ -1,8 +1,10 @@
-"""Variant specs as data: what to render, at which size, in which format.
+"""Variant lists as data: what to render, at which size, in which format.
 
-A pipeline is an ordered tuple of variants; its canonical JSON (sorted keys)
-hashes to the spec hash that names its S3 keys, so a changed spec writes new
-objects instead of overwriting ones that CDNs cache as immutable.
+A VariantList is an ordered tuple of variants; its canonical JSON (sorted
+keys) hashes to the spec hash that names its S3 keys, so a changed list
+writes new objects instead of overwriting ones that CDNs cache as immutable.
+A pipelines file names variant lists; on the wire (status documents,
+messages, the upload form) that name is the `pipeline`.
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ class Variant:
 
 
 @dataclass(frozen=True)
-class PipelineSpec:
+class VariantList:
     """The variants one upload turns into."""
 
     variants: tuple[Variant, ...]
@@ -103,7 +105,7 @@ class PipelineSpec:
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
     @classmethod
-    def from_data(cls, data: Any, where: str = "variants", placeholder: bool = True) -> PipelineSpec:
+    def from_data(cls, data: Any, where: str = "variants", placeholder: bool = True) -> VariantList:
         if not isinstance(data, list) or not data:
             raise InvalidSpec(f"{where}: expected a non-empty list of variants")
         variants = tuple(parse_variant(item, f"{where}[{i}]") for i, item in enumerate(data))
@@ -114,7 +116,7 @@ class PipelineSpec:
         return cls(variants, placeholder)
 
 
-DEFAULT_SPEC = PipelineSpec(
+DEFAULT_SPEC = VariantList(
     (
         Variant("thumbnail", 150, 150, "cover"),
         Variant("medium", 800, 600, "fit"),
@@ -187,32 +189,32 @@ def parse_variant(data: Any, where: str) -> Variant:
     )
 
 
-def parse_pipelines(data: Any, where: str) -> dict[str, PipelineSpec]:
+def parse_pipelines(data: Any, where: str) -> dict[str, VariantList]:
     """Pipelines file content: a mapping of pipeline name to its list of variants."""
     if not isinstance(data, Mapping) or not data:
         raise InvalidSpec(f"{where}: expected a mapping of pipeline name to variants")
-    pipelines: dict[str, PipelineSpec] = {}
+    pipelines: dict[str, VariantList] = {}
     for name, pipeline in data.items():
         if not isinstance(name, str) or not name.replace("-", "_").isidentifier():
             raise InvalidSpec(f"{where}: invalid pipeline name {name!r}")
-        pipelines[name] = parse_pipeline(pipeline, f"{where}: {name}")
+        pipelines[name] = parse_variant_list(pipeline, f"{where}: {name}")
     return pipelines
 
 
-def parse_pipeline(data: Any, where: str) -> PipelineSpec:
+def parse_variant_list(data: Any, where: str) -> VariantList:
     """A list of variants, or a mapping of `variants` and `placeholder` (default true)."""
     if not isinstance(data, Mapping):
-        return PipelineSpec.from_data(data, where)
+        return VariantList.from_data(data, where)
     unknown = set(data) - {"variants", "placeholder"}
     if unknown:
         raise InvalidSpec(f"{where}: unknown fields {sorted(unknown)}")
     placeholder = data.get("placeholder", True)
     if not isinstance(placeholder, bool):
         raise InvalidSpec(f"{where}.placeholder: expected true or false, got {placeholder!r}")
-    return PipelineSpec.from_data(data.get("variants"), f"{where}.variants", placeholder)
+    return VariantList.from_data(data.get("variants"), f"{where}.variants", placeholder)
 
 
-def load_pipelines(path: Path | None) -> dict[str, PipelineSpec]:
+def load_pipelines(path: Path | None) -> dict[str, VariantList]:
     """The pipelines file (YAML or JSON); without one, `default` with the product spec."""
     if path is None:
         return {DEFAULT_PIPELINE: DEFAULT_SPEC}

@@ -27,7 +27,7 @@ from imagepipe.jobs import job_message, new_job_id, now_iso
 from imagepipe.jobstore.documents import queued_doc
 from imagepipe.jobstore.keys import original_key, status_key
 from imagepipe.processes import start_process
-from imagepipe.spec import DEFAULT_SPEC, PipelineSpec
+from imagepipe.spec import DEFAULT_SPEC, VariantList
 from tests.support.backend import CREDENTIALS, provision
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,7 +70,7 @@ class Stack:
     def submit(
         self,
         data: bytes,
-        spec: PipelineSpec = DEFAULT_SPEC,
+        spec: VariantList = DEFAULT_SPEC,
         pipeline: str = "default",
         job_id: str | None = None,
         trace_id: str | None = None,

@@ -20,7 +20,7 @@ from imagepipe.context import Limits
 from imagepipe.jobs import job_message
 from imagepipe.jobstore.keys import variant_key, variants_prefix
 from imagepipe.processing import probe
-from imagepipe.spec import DEFAULT_SPEC, Encoding, PipelineSpec, Variant
+from imagepipe.spec import DEFAULT_SPEC, Encoding, Variant, VariantList
 from tests.consumer.stack import Consumer, Stack
 from tests.support.backend import MotoServer
 
@@ -73,7 +73,7 @@ def sample(text: str, name: str, **labels: str) -> float:
     return total
 
 
-def expected_sizes(data: bytes, spec: PipelineSpec) -> dict[str, tuple[int, int]]:
+def expected_sizes(data: bytes, spec: VariantList) -> dict[str, tuple[int, int]]:
     """What the spec asks for, from the source size a viewer sees."""
     source = probe(data, spec, Limits())
     sizes = {}
@@ -175,9 +175,7 @@ def test_spec_change_writes_new_keys_and_overwrites_nothing(
     old = stack.submit(data)
     stack.wait_for([old])
     before = {k: v["ETag"] for k, v in stack.keys("variants/").items()}
-    changed = PipelineSpec(
-        (*DEFAULT_SPEC.variants, Variant("tiny", 64, 64, "cover", Encoding("jpeg", 80, 0)))
-    )
+    changed = VariantList((*DEFAULT_SPEC.variants, Variant("tiny", 64, 64, "cover", Encoding("jpeg", 80, 0))))
     assert changed.spec_hash != DEFAULT_SPEC.spec_hash
     new = stack.submit(data, spec=changed)
     doc = stack.wait_for([new])[new]

@@ -14,23 +14,23 @@ from PIL import Image, ImageOps
 
 from imagepipe.geometry import plan_variant
 from imagepipe.processing import Rendered, render
-from imagepipe.spec import DEFAULT_SPEC, Encoding, PipelineSpec
+from imagepipe.spec import DEFAULT_SPEC, Encoding, VariantList
 
 # The product's variants, encoded losslessly (and fast): what comes out is
 # exactly what the resize made, so comparisons measure the pipeline, not
 # the WebP encoder.
-LOSSLESS_SPEC = PipelineSpec(
+LOSSLESS_SPEC = VariantList(
     tuple(replace(v, encoding=Encoding(lossless=True, quality=1, effort=0)) for v in DEFAULT_SPEC.variants)
 )
 
 
-def render_file(path: Path, spec: PipelineSpec = DEFAULT_SPEC) -> Rendered:
+def render_file(path: Path, spec: VariantList = DEFAULT_SPEC) -> Rendered:
     """Render a file once per test session (several tests read the same outputs)."""
     return _render_file(path, spec)
 
 
 @lru_cache(maxsize=128)
-def _render_file(path: Path, spec: PipelineSpec) -> Rendered:
+def _render_file(path: Path, spec: VariantList) -> Rendered:
     return render(path.read_bytes(), spec)
 
 
@@ -51,13 +51,13 @@ def outputs(rendered: Rendered) -> dict[str, Image.Image]:
     return images
 
 
-def output_greys(path: Path, spec: PipelineSpec = DEFAULT_SPEC) -> dict[str, NDArray[np.uint8]]:
+def output_greys(path: Path, spec: VariantList = DEFAULT_SPEC) -> dict[str, NDArray[np.uint8]]:
     """Each variant of a rendered file as luma on a white page (cached: sets compare to one)."""
     return _output_greys(path, spec)
 
 
 @lru_cache(maxsize=64)
-def _output_greys(path: Path, spec: PipelineSpec) -> dict[str, NDArray[np.uint8]]:
+def _output_greys(path: Path, spec: VariantList) -> dict[str, NDArray[np.uint8]]:
     return {name: grey(image) for name, image in outputs(render_file(path, spec)).items()}
 
 
@@ -86,7 +86,7 @@ def encoded(image: Image.Image, fmt: str, **params: Any) -> bytes:
 
 
 def reference_variants(
-    path: Path, spec: PipelineSpec = DEFAULT_SPEC, mode: str = "RGB"
+    path: Path, spec: VariantList = DEFAULT_SPEC, mode: str = "RGB"
 ) -> dict[str, Image.Image]:
     """Plain Pillow, no shortcuts: full decode, EXIF transpose, RGB (or `mode`),
     LANCZOS of each variant's region straight from the full-resolution source."""

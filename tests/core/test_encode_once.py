@@ -10,7 +10,7 @@ from PIL import Image
 
 import imagepipe.steps.encode as encode_step
 from imagepipe.processing import render
-from imagepipe.spec import DEFAULT_SPEC, Encoding, PipelineSpec, Variant
+from imagepipe.spec import DEFAULT_SPEC, Encoding, Variant, VariantList
 from tests.core.imaging import encoded
 
 
@@ -52,7 +52,7 @@ def test_a_large_source_encodes_every_variant(encodes: list[tuple[tuple[int, int
 def test_same_pixels_in_another_encoding_are_encoded_again(
     encodes: list[tuple[tuple[int, int], Encoding]],
 ) -> None:
-    spec = PipelineSpec(
+    spec = VariantList(
         (
             Variant("webp", 800, 600, "fit"),
             Variant("jpeg", 800, 600, "fit", Encoding(format="jpeg")),
@@ -69,5 +69,5 @@ def test_same_pixels_in_another_encoding_are_encoded_again(
 def test_shared_outputs_match_a_separate_render(corpus_dir: Path) -> None:
     data = (corpus_dir / "sharp" / "Landscape_5.jpg").read_bytes()
     shared = {r.variant.name: r.data for r in render(data, DEFAULT_SPEC).variants}
-    alone = render(data, PipelineSpec((DEFAULT_SPEC.variants[2],))).variants[0].data
+    alone = render(data, VariantList((DEFAULT_SPEC.variants[2],))).variants[0].data
     assert shared["large"] == alone == shared["medium"]

@@ -14,7 +14,7 @@ from imagepipe.errors import InvalidSpec
 from imagepipe.geometry import Box, Focus, crop_rectangle, moved, parse_focus, place, plan_variant
 from imagepipe.processing import render
 from imagepipe.saliency import best_start, window_entropies, window_sums
-from imagepipe.spec import DEFAULT_SPEC, Gravity, PipelineSpec, Variant, parse_variant
+from imagepipe.spec import DEFAULT_SPEC, Gravity, Variant, VariantList, parse_variant
 
 THUMB = Variant("thumb", 150, 150, "cover")
 
@@ -93,9 +93,9 @@ def test_window_scores_and_ties_go_to_the_middle() -> None:
 def test_gravity_stays_out_of_the_spec_hash_unless_used() -> None:
     assert all("gravity" not in v for v in DEFAULT_SPEC.to_data())
     assert DEFAULT_SPEC.spec_hash == "713b1bfafdf5"  # the hash variant keys were written under
-    moved_thumb = PipelineSpec((Variant("thumbnail", 150, 150, "cover", gravity="attention"),))
+    moved_thumb = VariantList((Variant("thumbnail", 150, 150, "cover", gravity="attention"),))
     assert moved_thumb.to_data()[0]["gravity"] == "attention"
-    assert moved_thumb.spec_hash != PipelineSpec((Variant("thumbnail", 150, 150, "cover"),)).spec_hash
+    assert moved_thumb.spec_hash != VariantList((Variant("thumbnail", 150, 150, "cover"),)).spec_hash
 
 
 @pytest.mark.parametrize(
@@ -124,7 +124,7 @@ def jpeg(image: Image.Image) -> bytes:
 
 def crop_of(data: bytes, gravity: Gravity, variant: Variant = THUMB) -> Box:
     rendered = render(
-        data, PipelineSpec((Variant(variant.name, variant.width, variant.height, "cover", gravity=gravity),))
+        data, VariantList((Variant(variant.name, variant.width, variant.height, "cover", gravity=gravity),))
     )
     return rendered.variants[0].crop
 
@@ -189,7 +189,7 @@ def test_a_plain_image_stays_centred() -> None:
 
 def test_a_focus_overrides_gravity_for_every_cover_variant() -> None:
     data, _ = portrait_in_a_wide_frame()
-    spec = PipelineSpec(
+    spec = VariantList(
         (
             Variant("a", 150, 150, "cover", gravity="attention"),
             Variant("b", 200, 100, "cover"),
@@ -214,7 +214,7 @@ def test_the_saliency_map_is_made_once_for_all_variants(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(saliency, "small_copy", counting)
     data, face = portrait_in_a_wide_frame()
-    spec = PipelineSpec(tuple(Variant(f"v{n}", 100 + n, 100, "cover", gravity="attention") for n in range(3)))
+    spec = VariantList(tuple(Variant(f"v{n}", 100 + n, 100, "cover", gravity="attention") for n in range(3)))
     rendered = render(data, spec)
     assert len(calls) == 1
     assert all(inside(face, r.crop) for r in rendered.variants)

@@ -17,7 +17,7 @@ from imagepipe.jobs import (
     now_iso,
     parse_message,
 )
-from imagepipe.spec import DEFAULT_SPEC, PipelineSpec, Variant, parse_pipelines
+from imagepipe.spec import DEFAULT_SPEC, Variant, VariantList, parse_pipelines
 
 VARIANTS = DEFAULT_SPEC.to_data()
 
@@ -29,9 +29,9 @@ def test_a_default_message_body_has_no_new_fields() -> None:
 
 
 def test_placeholders_off_travels_in_the_message() -> None:
-    off = PipelineSpec(DEFAULT_SPEC.variants, placeholder=False)
+    off = VariantList(DEFAULT_SPEC.variants, placeholder=False)
     message = parse_message(job_message(new_job_id(), "default", off, now_iso()).to_json())
-    assert message.pipeline_spec() == off
+    assert message.variant_list() == off
     body = json.loads(message.to_json())
     body["placeholder"] = "no"
     with pytest.raises(BadMessage, match="placeholder"):
@@ -62,11 +62,11 @@ def test_bad_pipeline_mappings_name_the_field(pipeline: object, message: str) ->
 
 
 def test_gravity_and_focus_travel_in_the_message() -> None:
-    moved = PipelineSpec((Variant("t", 150, 150, "cover", gravity="attention"),))
+    moved = VariantList((Variant("t", 150, 150, "cover", gravity="attention"),))
     body = job_message(new_job_id(), "default", DEFAULT_SPEC, now_iso(), Focus(0.2, 0.8)).to_json()
     message = parse_message(body)
     assert (message.v, message.job_focus()) == (MESSAGE_VERSION, Focus(0.2, 0.8))
-    assert parse_message(job_message(new_job_id(), "p", moved, now_iso()).to_json()).pipeline_spec() == moved
+    assert parse_message(job_message(new_job_id(), "p", moved, now_iso()).to_json()).variant_list() == moved
 
 
 @pytest.mark.parametrize("focus", [[0.5], [0.5, 2], ["0.5", "0.5"], [True, 0.5], "0.5,0.5"])

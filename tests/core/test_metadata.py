@@ -8,7 +8,7 @@ import pytest
 from PIL import ExifTags, Image, ImageCms
 
 from imagepipe.processing import render
-from imagepipe.spec import DEFAULT_SPEC, PipelineSpec
+from imagepipe.spec import DEFAULT_SPEC, VariantList
 from tests.core.imaging import decode, encoded, riff_chunks
 
 MAKER = "LeakyCam"
@@ -113,7 +113,7 @@ def png_chunks(data: bytes) -> list[bytes]:
 
 @pytest.mark.parametrize("fmt", ["jpeg", "png"])
 def test_jpeg_and_png_outputs_carry_no_metadata_either(fmt: str) -> None:
-    spec = PipelineSpec.from_data(
+    spec = VariantList.from_data(
         [{"name": "v", "width": 400, "height": 300, "method": "fit", "encoding": {"format": fmt}}]
     )
     data = render(jpeg_with_everything(), spec).variants[0].data

@@ -15,7 +15,7 @@ from PIL import Image
 from imagepipe.context import Context
 from imagepipe.placeholders import LQIP_MAX_CHARS, LQIP_SIDE, placeholder
 from imagepipe.processing import RENDER, render, run
-from imagepipe.spec import DEFAULT_SPEC, PipelineSpec, Variant
+from imagepipe.spec import DEFAULT_SPEC, Variant, VariantList
 from imagepipe.steps.placeholder import hash_image, make_placeholder
 
 PHOTOS = [
@@ -27,7 +27,7 @@ PHOTOS = [
 ]
 
 
-def small_image(data: bytes, spec: PipelineSpec = DEFAULT_SPEC) -> Image.Image:
+def small_image(data: bytes, spec: VariantList = DEFAULT_SPEC) -> Image.Image:
     ctx = Context(data=data, spec=spec)
     run(ctx, RENDER[: RENDER.index(make_placeholder)])
     return hash_image(ctx)
@@ -89,13 +89,13 @@ def test_noise_still_fits_the_lqip_bound() -> None:
 def test_the_hash_image_is_the_smallest_whole_frame_variant(corpus_dir: Path) -> None:
     data = (corpus_dir / "recurser" / "Landscape_1.jpg").read_bytes()  # 1800x1200
     assert small_image(data).size == (100, 67)
-    covers = PipelineSpec((Variant("wide", 300, 100, "cover"), Variant("square", 60, 60, "cover")))
+    covers = VariantList((Variant("wide", 300, 100, "cover"), Variant("square", 60, 60, "cover")))
     assert small_image(data, covers).size == (60, 60)
 
 
 def test_render_carries_placeholders_unless_turned_off(corpus_dir: Path) -> None:
     data = (corpus_dir / "sharp" / "Landscape_1.jpg").read_bytes()
     assert render(data, DEFAULT_SPEC).placeholder is not None
-    off = PipelineSpec(DEFAULT_SPEC.variants, placeholder=False)
+    off = VariantList(DEFAULT_SPEC.variants, placeholder=False)
     assert off.spec_hash == DEFAULT_SPEC.spec_hash
     assert render(data, off).placeholder is None

@@ -16,8 +16,8 @@ from imagepipe.spec import (
     DEFAULT_PIPELINE,
     DEFAULT_SPEC,
     Encoding,
-    PipelineSpec,
     Variant,
+    VariantList,
     load_pipelines,
 )
 
@@ -42,7 +42,7 @@ def test_spec_hash_is_stable() -> None:
     # the default spec's hash must not drift with refactoring.
     assert DEFAULT_SPEC.spec_hash == "713b1bfafdf5"
     assert re.fullmatch(r"[0-9a-f]{12}", DEFAULT_SPEC.spec_hash)
-    again = PipelineSpec.from_data(json.loads(json.dumps(DEFAULT_SPEC.to_data())))
+    again = VariantList.from_data(json.loads(json.dumps(DEFAULT_SPEC.to_data())))
     assert again == DEFAULT_SPEC and again.spec_hash == DEFAULT_SPEC.spec_hash
 
 
@@ -62,17 +62,17 @@ def test_spec_hash_is_stable() -> None:
 )
 def test_spec_hash_changes_with_any_field(change: dict[str, Any]) -> None:
     first, *rest = DEFAULT_SPEC.variants
-    changed = PipelineSpec((replace(first, **change), *rest))
+    changed = VariantList((replace(first, **change), *rest))
     assert changed.spec_hash != DEFAULT_SPEC.spec_hash
 
 
 def test_spec_hash_depends_on_variant_order() -> None:
-    reordered = PipelineSpec(tuple(reversed(DEFAULT_SPEC.variants)))
+    reordered = VariantList(tuple(reversed(DEFAULT_SPEC.variants)))
     assert reordered.spec_hash != DEFAULT_SPEC.spec_hash
 
 
 def test_parse_applies_encoding_defaults_per_format() -> None:
-    spec = PipelineSpec.from_data(
+    spec = VariantList.from_data(
         [
             variant(name="w"),
             variant(name="j", encoding={"format": "jpeg", "quality": 70}),
@@ -88,7 +88,7 @@ def test_parse_applies_encoding_defaults_per_format() -> None:
     ]
     assert [v.extension for v in spec.variants] == ["webp", "jpg", "png", "webp"]
     # What the queue message carries parses back to the same spec.
-    assert PipelineSpec.from_data(spec.to_data()) == spec
+    assert VariantList.from_data(spec.to_data()) == spec
 
 
 @pytest.mark.parametrize(
@@ -120,14 +120,14 @@ def test_parse_applies_encoding_defaults_per_format() -> None:
 )
 def test_parse_errors_name_the_field(variants: Any, message: str) -> None:
     with pytest.raises(InvalidSpec, match=message) as caught:
-        PipelineSpec.from_data(variants)
+        VariantList.from_data(variants)
     assert caught.value.code == "invalid_spec"
 
 
 @pytest.mark.skipif(bool(features.check("avif")), reason="this build encodes AVIF")
 def test_avif_is_refused_when_the_build_cannot_encode_it() -> None:
     with pytest.raises(InvalidSpec, match=r"variants\[0\]\.encoding\.format: .*AVIF"):
-        PipelineSpec.from_data([variant(encoding={"format": "avif"})])
+        VariantList.from_data([variant(encoding={"format": "avif"})])
 
 
 def test_load_pipelines_reads_yaml(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from PIL import Image, ImageFile
 from imagepipe.context import Context
 from imagepipe.errors import UnsupportedFormat
 from imagepipe.processing import PROBE, render, run
-from imagepipe.spec import DEFAULT_SPEC, Encoding, PipelineSpec, Variant
+from imagepipe.spec import DEFAULT_SPEC, Encoding, Variant, VariantList
 from imagepipe.steps.alpha import drop_opaque_alpha, without_opaque_alpha
 from imagepipe.steps.mode import normalise_mode, to_working_mode
 from imagepipe.steps.open import EXIF_ORIENTATION, open_source
@@ -244,8 +244,8 @@ def test_open_keeps_the_icc_profile() -> None:
 # --- shrink_on_load and resize: scaled JPEG decoding --------------------------
 
 
-def lossless_fit(width: int, height: int) -> PipelineSpec:
-    return PipelineSpec((Variant("v", width, height, "fit", Encoding(lossless=True, quality=1, effort=0)),))
+def lossless_fit(width: int, height: int) -> VariantList:
+    return VariantList((Variant("v", width, height, "fit", Encoding(lossless=True, quality=1, effort=0)),))
 
 
 def test_scaled_decoding_picks_the_smallest_dct_scale_that_covers_the_plans() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from imagepipe.context import RenderedVariant, SourceInfo
 from imagepipe.geometry import Focus, crop_rectangle
-from imagepipe.spec import PipelineSpec
+from imagepipe.spec import VariantList
 
 from .keys import variant_key
 from .transitions import QUEUED, StatusDoc
@@ -17,7 +17,7 @@ from .transitions import QUEUED, StatusDoc
 def queued_doc(
     job_id: str,
     pipeline: str,
-    spec: PipelineSpec,
+    spec: VariantList,
     source: SourceInfo,
     owner: str | None,
     created_at: str,
