@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/ingest_load.py                      # 20 clients, 5 s warm-up, 30 s measured
     .venv/bin/python bench/ingest_load.py --clients 20 --duration 60 --mix --json ingest.json
+    .venv/bin/python bench/ingest_load.py --flood                 # 48 x 9.3 MB at once (ingest_flood.py)
+    .venv/bin/python bench/ingest_load.py --fairness              # one key floods, another uploads steadily
 
 One `imagepipe serve` (as bench/ingest_probe.py: the product's serve plus
 timing hooks; --plain for the bare command) against a loopback moto server in
@@ -36,6 +38,7 @@ import time
 from typing import Any
 
 import aiohttp
+from ingest_flood import fairness, flood, report_fairness, report_flood
 from loadstack import (
     BENCH,
     MB,
@@ -62,7 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--clients", type=int, default=20, help="concurrent clients (default: %(default)s)")
+    parser.add_argument("--clients", type=int, help="concurrent clients (20; --flood 48; --fairness 32)")
     parser.add_argument("--duration", type=float, default=30.0, help="measured seconds (%(default)s)")
     parser.add_argument("--count", type=int, help="stop after this many accepted uploads instead")
     parser.add_argument("--warmup", type=float, default=5.0, help="unmeasured seconds first (%(default)s)")
@@ -70,7 +73,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--raw", action="store_true", help="raw image bodies instead of multipart")
     parser.add_argument("--plain", action="store_true", help="bare `imagepipe serve` (no own-time figures)")
     parser.add_argument("--json", help="write the figures to this file")
-    return parser.parse_args(argv)
+    parser.add_argument("--flood", action="store_true", help="the flood run instead (see ingest_flood.py)")
+    parser.add_argument("--fairness", action="store_true", help="the two-key fairness run instead")
+    parser.add_argument("--budget", type=int, help="--flood: IMAGEPIPE_UPLOAD_BUDGET_BYTES (ingest default)")
+    parser.add_argument(
+        "--spread", type=float, default=15.0, help="--flood: seconds per upload (%(default)s)"
+    )
+    args = parser.parse_args(argv)
+    args.clients = args.clients or (48 if args.flood else 32 if args.fairness else 20)
+    return args
 
 
 class Load:
@@ -305,6 +316,17 @@ def report(f: dict[str, Any], args: argparse.Namespace, load: tuple[str, str]) -
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.flood or args.fairness:
+        figures = (
+            flood(args.clients, args.spread, args.budget)
+            if args.flood
+            else fairness(args.clients, args.duration)
+        )
+        ok = report_flood(figures) if args.flood else report_fairness(figures)
+        if args.json:
+            with open(args.json, "w") as out:
+                json.dump(figures, out, indent=2)
+        return 0 if ok else 1
     probe = None if args.plain else [sys.executable, str(BENCH / "ingest_probe.py"), "serve"]
     started_load = loadavg()
     with Stack(ingest_command=probe) as stack:
