@@ -66,8 +66,19 @@ async def check_backend(p: ImagePipeline) -> BackendState:
             problems = await _provision(p, s3, sqs) if p.backend.provision else []
             problems += await _inspect(p, s3, sqs, await open_anonymous_s3(settings, stack))
     except (ClientError, BotoCoreError, OSError) as exc:
-        return BackendState(False, "BackendUnreachable", f"S3/SQS check failed: {exc}")
+        return failure_state(exc)
     return backend_state(problems)
+
+
+def failure_state(exc: Exception) -> BackendState:
+    """A call that raised: refused for want of a permission, or the backend unreachable."""
+    if isinstance(exc, ClientError) and http_status(exc) in (401, 403):
+        message = (
+            f"{exc.operation_name} was refused: the operator's AWS identity lacks a permission"
+            f" (its policy: the chart README's IAM section): {exc}"
+        )
+        return BackendState(False, "BackendAccessDenied", message)
+    return BackendState(False, "BackendUnreachable", f"S3/SQS check failed: {exc}")
 
 
 async def _provision(p: ImagePipeline, s3: Any, sqs: Any) -> list[Problem]:

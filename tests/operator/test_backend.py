@@ -11,10 +11,11 @@ from typing import Any
 
 import boto3  # type: ignore[import-untyped]
 import pytest
+from botocore.exceptions import ClientError
 
 from imagepipe.bucket_rules import public_read_statement
 from imagepipe.lifecycle import lifecycle_rules
-from imagepipe.operator.backend import BackendState, check_backend, retry_delay
+from imagepipe.operator.backend import BackendState, check_backend, failure_state, retry_delay
 from imagepipe.operator.imagepipeline import parse_imagepipeline
 from imagepipe.queue_contract import DAY
 from tests.support.backend import MotoServer
@@ -169,3 +170,14 @@ def test_refusals_back_off() -> None:
     assert delays[:3] == [15, 30, 60]
     assert delays == sorted(delays) and max(delays) == 600
     assert retry_delay(10_000) == 600
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [(403, "BackendAccessDenied"), (401, "BackendAccessDenied"), (500, "BackendUnreachable")],
+)
+def test_a_refused_call_names_the_missing_permission(status: int, reason: str) -> None:
+    error = {"Error": {"Code": str(status)}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    state = failure_state(ClientError(error, "GetBucketTagging"))
+    assert (state.ready, state.reason) == (False, reason)
+    assert "GetBucketTagging" in state.message
