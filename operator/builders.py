@@ -1,5 +1,6 @@
 """Pure builders of an ImagePipeline's small children: labels, the ConfigMap
-(the pipelines file), the ingest Service and Ingress, the consumer's PDB.
+(the pipelines file), the ingest Service and Ingress, the PDBs, the
+optional NetworkPolicies.
 
 Every builder takes a validated `ImagePipeline` and returns a manifest as data;
 handlers adopt (owner references) and apply them.
@@ -120,4 +121,25 @@ def build_pdb(p: ImagePipeline, role: str = "consumer") -> Manifest:
         "kind": "PodDisruptionBudget",
         "metadata": metadata(p, p.child(role), role),
         "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(p, role)}},
+    }
+
+
+def build_network_policy(p: ImagePipeline, role: str) -> Manifest | None:
+    """With `spec.networkPolicy.enabled`: the role's pods admit traffic only on
+    their one port (the ingest's HTTP from anywhere, the consumers' metrics from
+    within the cluster). Outbound traffic (S3, SQS, DNS) is left open."""
+    if not p.network_policy:
+        return None
+    rule: dict[str, Any] = {"ports": [{"port": "http" if role == "ingest" else "metrics", "protocol": "TCP"}]}
+    if role == "consumer":
+        rule["from"] = [{"namespaceSelector": {}}]  # any pod of this cluster (Prometheus, the operator)
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(p, p.child(role), role),
+        "spec": {
+            "podSelector": {"matchLabels": selector(p, role)},
+            "policyTypes": ["Ingress"],
+            "ingress": [rule],
+        },
     }

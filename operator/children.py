@@ -9,6 +9,7 @@ from .builders import (
     build_configmap,
     build_ingest_service,
     build_ingress,
+    build_network_policy,
     build_pdb,
 )
 from .imagepipeline import ImagePipeline
@@ -24,6 +25,8 @@ PRUNABLE = (
     ("keda.sh/v1alpha1", "ScaledObject", "consumer"),
     ("keda.sh/v1alpha1", "TriggerAuthentication", "consumer"),
     ("monitoring.coreos.com/v1", "PrometheusRule", "slo"),
+    ("networking.k8s.io/v1", "NetworkPolicy", "ingest"),
+    ("networking.k8s.io/v1", "NetworkPolicy", "consumer"),
 )
 
 
@@ -34,6 +37,8 @@ def build_children(p: ImagePipeline, *, prometheus_rules: bool = True) -> list[M
         build_prometheus_rule(p) if prometheus_rules else None,
         build_trigger_authentication(p),
         build_scaled_object(p),
+        build_network_policy(p, "ingest"),
+        build_network_policy(p, "consumer"),
     ]
     required = [
         build_configmap(p),

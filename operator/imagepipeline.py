@@ -171,6 +171,7 @@ class ImagePipeline:
     consumer: Consumer
     ingest: Ingest
     resources: Mapping[str, Resources]  # by role: ingest, consumer
+    network_policy: bool  # build the NetworkPolicies of both roles
     # The pipelines file the roles read: one variant list, DEFAULT_PIPELINE.
     pipelines: Mapping[str, VariantList]
 
@@ -222,6 +223,7 @@ def parse_imagepipeline(body: Mapping[str, Any]) -> ImagePipeline:
             or spec["backend"].get("serviceAccountName"),
         ),
         ingest=_ingest(spec, spec["resources"]["ingest"], spec["limits"]["maxUploadBytes"]),
+        network_policy=spec["networkPolicy"]["enabled"],
         resources=MappingProxyType(
             {role: _resources(spec["resources"][role]) for role in ("ingest", "consumer")}
         ),

@@ -23,6 +23,7 @@ PLURALS = {
     "Deployment": "deployments",
     "PodDisruptionBudget": "poddisruptionbudgets",
     "Ingress": "ingresses",
+    "NetworkPolicy": "networkpolicies",
     "PrometheusRule": "prometheusrules",
     "ScaledObject": "scaledobjects",
     "TriggerAuthentication": "triggerauthentications",

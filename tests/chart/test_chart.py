@@ -212,7 +212,7 @@ def test_rbac_is_least_privilege(docs: list[dict[str, Any]]) -> None:
             assert verb not in {"deletecollection", "escalate", "bind", "impersonate"}
             assert resource not in {"secrets", "clusterroles", "roles", "rolebindings"}
             # Only the optional children the operator prunes may be deleted.
-            optional = {"ingresses", "prometheusrules", "scaledobjects"}
+            optional = {"ingresses", "networkpolicies", "prometheusrules", "scaledobjects"}
             assert verb != "delete" or resource in optional | {"triggerauthentications"}
 
 

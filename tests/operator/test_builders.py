@@ -48,6 +48,8 @@ def test_children_names_and_labels(full: dict[str, Any]) -> None:
         ("PodDisruptionBudget", "catalogue-consumer"),
         ("PodDisruptionBudget", "catalogue-ingest"),
         ("PrometheusRule", "catalogue-slo"),
+        ("NetworkPolicy", "catalogue-ingest"),
+        ("NetworkPolicy", "catalogue-consumer"),
     }
     for child in children:
         assert child["metadata"]["namespace"] == "media"
@@ -203,3 +205,16 @@ def test_each_role_has_its_own_service_account_and_no_api_token(minimal: dict[st
     assert consumer["serviceAccountName"] == "photos-shared"  # falls back to spec.backend's
     assert ingest["automountServiceAccountToken"] is False
     assert consumer["automountServiceAccountToken"] is False
+
+
+def test_network_policies_admit_only_each_role_s_port(full: dict[str, Any], minimal: dict[str, Any]) -> None:
+    from imagepipe.operator.builders import build_network_policy
+
+    p = parse_imagepipeline(full)
+    ingest, consumer = build_network_policy(p, "ingest"), build_network_policy(p, "consumer")
+    assert ingest is not None and consumer is not None
+    assert ingest["spec"]["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+    assert consumer["spec"]["ingress"][0]["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    assert consumer["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "consumer"
+    assert ingest["spec"]["policyTypes"] == ["Ingress"]
+    assert build_network_policy(parse_imagepipeline(minimal), "ingest") is None  # off by default

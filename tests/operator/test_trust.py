@@ -164,3 +164,14 @@ def test_a_resource_outside_the_policy_is_not_allowed(api: ApiServer, minimal: d
         assert condition["status"] == "False" and "spec.image" in condition["message"]
         assert api.call("GET", f"{DEPLOYMENTS}/photos-consumer") is None
     assert running.exception is None
+
+
+def test_a_bad_policy_setting_is_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from imagepipe.cli import main
+
+    monkeypatch.setenv("IMAGEPIPE_OPERATOR_ALLOW_CREDENTIALS_SECRET", "maybe")
+    assert main(["operator", "run", "--standalone"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "IMAGEPIPE_OPERATOR_ALLOW_CREDENTIALS_SECRET" in err and "\n" not in err and "Traceback" not in err
