@@ -19,6 +19,7 @@ from ..builders import METRICS_PORT, selector
 from ..imagepipeline import ImagePipeline
 from ..kube import Kube
 from ..monitoring import series_selector
+from ..ownership import is_ours
 from .consumer_metrics import Counts, parse_counts
 from .inputs import WINDOW_SECONDS, Replicas
 
@@ -33,9 +34,10 @@ def deployment_path(p: ImagePipeline) -> str:
 
 
 async def read_replicas(kube: Kube, p: ImagePipeline) -> Replicas | None:
-    """The consumer Deployment's replicas; None when it does not exist (yet)."""
+    """The consumer Deployment's replicas; None when it does not exist (yet) or
+    is not ours (a same-named Deployment of someone else's is never scaled)."""
     found = await kube.request("GET", deployment_path(p))
-    if found is None:
+    if found is None or not is_ours(found, p.uid):
         return None
     spec, status = found.get("spec") or {}, found.get("status") or {}
     return Replicas(current=int(spec.get("replicas", 1)), ready=int(status.get("readyReplicas") or 0))

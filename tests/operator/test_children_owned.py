@@ -12,6 +12,7 @@ server could show)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -155,4 +156,23 @@ def test_an_ingress_without_keys_is_refused(api: ApiServer, minimal: dict[str, A
         condition = eventually(lambda: ready_is(api, "False", "InsecureIngress"))
         assert "apiKeysSecret" in condition["message"] and "auth: none" in condition["message"]
         assert api.call("GET", f"{INGRESSES}/photos-ingest") is None
+    assert running.exception is None
+
+
+def test_the_autoscaler_never_scales_a_foreign_deployment(api: ApiServer, minimal: dict[str, Any]) -> None:
+    foreign = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "photos-consumer", "namespace": "default", "uid": "team-b"},
+        "spec": {"replicas": 9, "selector": {"matchLabels": {"app": "b"}}, "template": {}},
+    }
+    api.call("POST", DEPLOYMENTS, foreign)
+    with runner(api, autoscale_interval=0.3) as running:
+        api.call("POST", PIPELINES, minimal)
+        eventually(lambda: ready_is(api, "False", "ChildConflict"))
+        time.sleep(2)  # several autoscaler loops: an empty queue would ask for 1 replica
+        kept = api.call("GET", f"{DEPLOYMENTS}/photos-consumer")
+        assert kept["spec"]["replicas"] == 9 and not kept["metadata"].get("ownerReferences")
+        status = (api.call("GET", f"{PIPELINES}/photos") or {}).get("status", {})
+        assert "desiredReplicas" not in status
     assert running.exception is None
