@@ -1,7 +1,8 @@
 """An S3 look-alike over HTTP for the failures real servers were seen to
 have: `forgetful` answers 200 to every configuration write and stores
-nothing; `unimplemented` answers 501 to configuration calls. Buckets exist,
-objects do not matter."""
+nothing; `unimplemented` answers 501 to configuration calls; `refuses-deletes`
+lists one key and refuses it in a DeleteObjects answered 200 (as S3 does for a
+key the caller may not delete). Buckets exist, objects do not matter."""
 
 from __future__ import annotations
 
@@ -11,6 +12,12 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+LISTED_KEY = "variants/job/spec/thumbnail.webp"
+LISTING = (
+    "<ListBucketResult><Name>b</Name><KeyCount>1</KeyCount><IsTruncated>false</IsTruncated>"
+    f"<Contents><Key>{LISTED_KEY}</Key><Size>1</Size></Contents></ListBucketResult>"
+)
+REFUSED = f"<DeleteResult><Error><Key>{LISTED_KEY}</Key><Code>AccessDenied</Code></Error></DeleteResult>"
 # Configuration sub-resource → the error S3 gives when a bucket has none.
 ABSENT = {
     "lifecycle": "NoSuchLifecycleConfiguration",
@@ -25,8 +32,12 @@ def handler_for(mode: str) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-        def _answer(self, status: int, code: str = "") -> None:
-            body = f"<Error><Code>{code}</Code><Message>{code}</Message></Error>".encode() if code else b""
+        def _answer(self, status: int, code: str = "", xml: str = "") -> None:
+            body = (
+                f"<Error><Code>{code}</Code><Message>{code}</Message></Error>".encode()
+                if code
+                else xml.encode()
+            )
             self.send_response(status)
             self.send_header("Content-Type", "application/xml")
             self.send_header("Content-Length", str(len(body)))
@@ -42,7 +53,12 @@ def handler_for(mode: str) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             self.rfile.read(length)
             sub = self._sub_resource()
-            if sub is None:
+            query = urlsplit(self.path).query.split("&")
+            if mode == "refuses-deletes" and "list-type=2" in query:
+                self._answer(200, xml=LISTING)
+            elif mode == "refuses-deletes" and "delete" in query:
+                self._answer(200, xml=REFUSED)
+            elif sub is None:
                 self._answer(200)
             elif mode == "unimplemented":
                 self._answer(501, "NotImplemented")
