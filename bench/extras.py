@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from corpus import CORPUS
+
 from imagepipe.allocator import keep_freed_memory
 from imagepipe.context import Context
 from imagepipe.processing import RENDER, run
@@ -30,7 +32,6 @@ from imagepipe.steps.gravity import place_crops
 from imagepipe.steps.placeholder import make_placeholder
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = (ROOT / ".." / "shared" / "corpus").resolve()
 # The photos subset of bench/run.py minus the 100 MP one: 2-8 MP.
 PHOTOS = [
     "sharp/gain-map.jpg",

@@ -23,8 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from corpus import CORPUS
+
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = (ROOT / ".." / "shared" / "corpus").resolve()
 PRODUCT = ROOT / ".venv" / "bin" / "imagepipe"
 # 24 photos of 2-8 MP: the 18 orientation photos (2.2 MP) and the photos subset.
 PHOTOS = [f"recurser/{kind}_{n}.jpg" for kind in ("Landscape", "Portrait") for n in range(9)] + [
