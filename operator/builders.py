@@ -54,7 +54,7 @@ def metadata(p: ImagePipeline, name: str, component: str | None = None) -> dict[
 
 def pipelines_file(p: ImagePipeline) -> str:
     """The pipelines file the roles read (IMAGEPIPE_PIPELINES_FILE), canonical YAML."""
-    data = {name: spec.to_data() for name, spec in sorted(p.pipelines.items())}
+    data = {name: spec.to_file_data() for name, spec in sorted(p.pipelines.items())}
     return yaml.safe_dump(data, sort_keys=True)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -227,7 +227,7 @@ def parse_imagepipeline(body: Mapping[str, Any]) -> ImagePipeline:
         resources=MappingProxyType(
             {role: _resources(spec["resources"][role]) for role in ("ingest", "consumer")}
         ),
-        pipelines=MappingProxyType(_pipelines(spec["variants"])),
+        pipelines=MappingProxyType(_pipelines(spec["variants"], spec.get("placeholders", True))),
     )
 
 
@@ -344,8 +344,12 @@ def variant_to_core(variant: Mapping[str, Any]) -> dict[str, Any]:
     return core
 
 
-def _pipelines(variants: list[dict[str, Any]]) -> dict[str, VariantList]:
+def _pipelines(variants: list[dict[str, Any]], placeholders: bool) -> dict[str, VariantList]:
     try:
-        return parse_pipelines({DEFAULT_PIPELINE: [variant_to_core(v) for v in variants]}, "spec.variants")
+        pipelines = parse_pipelines(
+            {DEFAULT_PIPELINE: [variant_to_core(v) for v in variants]}, "spec.variants"
+        )
+        # spec.placeholders changes no variant and needs no check of its own.
+        return {name: replace(spec, placeholder=placeholders) for name, spec in pipelines.items()}
     except InvalidSpec as exc:
         raise InvalidPipeline(str(exc)) from exc

@@ -97,6 +97,13 @@ class VariantList:
     def to_data(self) -> list[dict[str, Any]]:
         return [v.to_data() for v in self.variants]
 
+    def to_file_data(self) -> list[dict[str, Any]] | dict[str, Any]:
+        """As a pipelines file holds it: the variant list, or the mapping form
+        when a pipeline-wide option differs from its default."""
+        if self.placeholder:
+            return self.to_data()
+        return {"variants": self.to_data(), "placeholder": False}
+
     @cached_property
     def spec_hash(self) -> str:
         # The spec is immutable: hash it once, not on every upload.

@@ -9,6 +9,7 @@ from typing import Any, cast
 import kopf
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
+import yaml
 
 from imagepipe.capacity import DEFAULT_UPLOAD_BUDGET_BYTES, INGEST_BASE_BYTES
 from imagepipe.config import load_settings
@@ -218,3 +219,17 @@ def test_network_policies_admit_only_each_role_s_port(full: dict[str, Any], mini
     assert consumer["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "consumer"
     assert ingest["spec"]["policyTypes"] == ["Ingress"]
     assert build_network_policy(parse_imagepipeline(minimal), "ingest") is None  # off by default
+
+
+def test_placeholders_off_reaches_the_pipelines_file(minimal: dict[str, Any]) -> None:
+    from imagepipe.operator.builders import pipelines_file
+    from imagepipe.spec import parse_pipelines
+
+    default = parse_imagepipeline(minimal)
+    assert isinstance(yaml.safe_load(pipelines_file(default))["default"], list), "the list form, as before"
+    off = copy.deepcopy(minimal)
+    off["spec"]["placeholders"] = False
+    written = yaml.safe_load(pipelines_file(parse_imagepipeline(off)))
+    spec = parse_pipelines(written, "file")["default"]
+    assert spec.placeholder is False
+    assert spec.spec_hash == parse_imagepipeline(minimal).pipelines["default"].spec_hash
