@@ -167,7 +167,8 @@ class Job:
         for stage, seconds in rendered.timings.items():
             self.timings[stage] = seconds
             self.m.stage_duration.labels(stage).observe(seconds)
-        now = state_of((await retrying(lambda: self.store.read(self.job.job_id))).doc)
+        current = await retrying(lambda: self.store.read(self.job.job_id))
+        now = state_of(current.doc)
         if now in GONE:
             await self.refused(Refused(now))
             return
@@ -177,7 +178,8 @@ class Job:
         )
         placeholder = asdict(rendered.placeholder) if rendered.placeholder else None
         event = Complete(asdict(rendered.source), variants, self.timings, now_iso(), placeholder)
-        done = await retrying(lambda: self.store.apply(self.job.job_id, event))
+        # Decided on the version read before the uploads: one read fewer per job.
+        done = await retrying(lambda: self.store.apply(self.job.job_id, event, current))
         if isinstance(done, Refused):
             await self.refused(done)
             return

@@ -63,15 +63,19 @@ class JobStore:
         doc = (await self.read(job_id)).doc
         return None if doc is None or doc.get("status") == DELETED else doc
 
-    async def apply(self, job_id: str, event: Event) -> StatusDoc | Refused:
-        """Move the job's document by `event`: the new document, or the refusal."""
+    async def apply(self, job_id: str, event: Event, known: Versioned | None = None) -> StatusDoc | Refused:
+        """Move the job's document by `event`: the new document, or the refusal.
+
+        `known`: a version just read, decided on first (saving a read); a
+        stale one only costs a lost race.
+        """
         if isinstance(event, Fail):
             # Indexed first, so a failure is never missing from `imagepipe jobs list`;
             # the listing reads each job's document, so a marker of a job that
             # ends otherwise is harmless.
             await self.mark_failed(job_id, event.at)
         for race in range(MAX_RACES):
-            current = await self.read(job_id)
+            current = known if known is not None and race == 0 else await self.read(job_id)
             decided = decide(current.doc, event)
             if isinstance(decided, Refused):
                 self.on_refused(decided.reason)
