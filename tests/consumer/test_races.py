@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -62,17 +63,21 @@ def test_duplicate_delivery_cannot_fail_a_completed_job(
         stack.sqs.receive_message(QueueUrl=stack.queue_url, VisibilityTimeout=0)["Messages"][0]["Body"]
     )
     stack.send(json.dumps(body))  # SQS delivers the same message twice
-    # The first worker to take a copy has limits that refuse the image, slowly.
+    # The first worker to take a copy has limits that refuse the image. It is
+    # frozen (SIGSTOP) once it has started, so the other copy completes first
+    # whatever the machine's load; thawed, it fails the image.
     strict = consumers(
         stack,
         name="strict",
-        slow_render=4.0,
+        slow_render=1.0,
         env={"IMAGEPIPE_MAX_DECODED_PIXELS": "100", "IMAGEPIPE_WORKER_SLOTS": "1"},
     )
     with Watcher(stack, [job_id]) as watcher:
         strict.wait_for_line("job started", timeout=60, job_id=job_id)
+        strict.signal(signal.SIGSTOP)
         consumers(stack, name="normal")
         stack.wait_for([job_id], timeout=60, statuses=frozenset({"completed"}))
+        strict.signal(signal.SIGCONT)
         strict.wait_for_line("job already finished elsewhere", timeout=60, job_id=job_id)
     watcher.check()
     doc = stack.status(job_id)
