@@ -53,6 +53,8 @@ METHOD_ACTIONS = {
     "delete_bucket_policy": "s3:DeleteBucketPolicy",
     "get_public_access_block": "s3:GetBucketPublicAccessBlock",
     "put_public_access_block": "s3:PutBucketPublicAccessBlock",
+    "get_bucket_cors": "s3:GetBucketCORS",
+    "put_bucket_cors": "s3:PutBucketCORS",
     "send_message": "sqs:SendMessage",
     "receive_message": "sqs:ReceiveMessage",
     "delete_message": "sqs:DeleteMessage",
@@ -80,6 +82,8 @@ _BUCKET_CONFIGURATION = (
     "s3:DeleteBucketPolicy",
     "s3:GetBucketPublicAccessBlock",
     "s3:PutBucketPublicAccessBlock",
+    "s3:GetBucketCORS",
+    "s3:PutBucketCORS",
 )
 
 GRANTS: dict[Role, dict[str, tuple[str, ...]]] = {
