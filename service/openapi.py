@@ -232,7 +232,12 @@ RESPONSES: dict[str, Any] = {
     "Unauthorized": _json(_ref("Error"), "Missing or invalid API key"),
     "NotFound": _json(_ref("Error"), "No such job (or another API key's)"),
     "Timeout": _json(_ref("Error"), "The upload did not arrive within the upload timeout"),
-    "Conflict": _json(_ref("Error"), "Idempotency-Key reused with a different upload"),
+    "Conflict": _json(
+        _ref("Error"),
+        "Idempotency-Key reused with a different upload (idempotency_conflict), or another request "
+        "with this key is still creating its job (idempotency_in_progress; retry after Retry-After)",
+        RETRY_AFTER,
+    ),
     "TooLarge": _json(_ref("Error"), "Body over the byte cap, or image over the pixel limit"),
     "UnsupportedFormat": _json(_ref("Error"), "Not a JPEG, PNG or WebP image"),
     "CorruptImage": _json(_ref("Error"), "The image cannot be read, or its layout is too costly to decode"),
