@@ -1,0 +1,102 @@
+"""A seeded randomized soak of the job state (issue #11), bounded to a few
+minutes: real `imagepipe serve` and `imagepipe consume` processes on the
+loopback moto server take uploads (some with a repeated Idempotency-Key),
+duplicate sends of their messages, deletes at random moments and SIGKILLs
+of consumers mid-job. At the end, once the job queue and the dead-letter
+queue are drained:
+
+- every accepted, undeleted job is `completed`;
+- every deleted job reads 404 and no object of it is left but its tombstone;
+- no completed job was ever seen to change (a watcher polled throughout);
+- no twin jobs: one status document per job id an upload answered;
+- no job is `processing` or `queued`.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import pytest
+
+from imagepipe.jobs import job_message, now_iso
+from imagepipe.jobstore.keys import original_key, variants_prefix
+from imagepipe.spec import DEFAULT_SPEC
+from tests.consumer.races import Ingest, Watcher
+from tests.consumer.stack import Consumer, Stack
+from tests.support.backend import MotoServer
+
+SEED = 20261202
+STEPS = 120
+MAX_KILLS = 3
+PHOTOS = ("sharp/320x240.jpg", "sharp/Landscape_3.jpg", "sharp/Portrait_2.jpg")
+
+
+@pytest.mark.system
+def test_randomized_soak_keeps_every_invariant(moto: MotoServer, tmp_path: Path, corpus_dir: Path) -> None:
+    rng = random.Random(SEED)
+    photos = [(corpus_dir / name).read_bytes() for name in PHOTOS]
+    # Five receives: at most three kills can cost any one job three of them.
+    stack = Stack(moto.endpoint, visibility=3, max_receives=MAX_KILLS + 2)
+    ingest = Ingest(stack, tmp_path)
+    consumers = [Consumer(stack, tmp_path, name=f"c{i}", slow_render=0.3) for i in range(2)]
+    accepted: set[str] = set()
+    deleted: set[str] = set()
+    kills = 0
+    try:
+        with Watcher(stack, []) as watcher:
+            for step in range(STEPS):
+                action = rng.choices(["upload", "keyed", "duplicate", "delete", "kill"], [5, 2, 2, 2, 1])[0]
+                if action in ("upload", "keyed"):
+                    headers = {"Idempotency-Key": f"k{rng.randrange(4)}"} if action == "keyed" else {}
+                    answer = ingest.upload(rng.choice(photos) if action == "upload" else photos[0], headers)
+                    if answer.status_code in (200, 202):
+                        job_id = answer.json()["job_id"]
+                        if job_id not in accepted:
+                            accepted.add(job_id)
+                            watcher.watch(job_id)
+                    else:
+                        assert answer.json()["error"]["code"] == "idempotency_in_progress", answer.text
+                elif action == "duplicate" and accepted:
+                    job_id = rng.choice(sorted(accepted))
+                    stack.send(job_message(job_id, "default", DEFAULT_SPEC, now_iso()).to_json())
+                elif action == "delete" and accepted - deleted:
+                    job_id = rng.choice(sorted(accepted - deleted))
+                    assert ingest.delete(job_id).status_code == 204
+                    deleted.add(job_id)
+                elif action == "kill" and kills < MAX_KILLS:
+                    victim = rng.randrange(len(consumers))
+                    consumers[victim].close()
+                    consumers[victim] = Consumer(stack, tmp_path, name=f"c{victim}-{step}", slow_render=0.3)
+                    kills += 1
+                time.sleep(rng.uniform(0.05, 0.6))
+            drained(stack, timeout=240)
+        watcher.check()
+        check_end_state(stack, ingest, accepted, deleted)
+    finally:
+        for consumer in consumers:
+            consumer.close()
+        ingest.close()
+
+
+def check_end_state(stack: Stack, ingest: Ingest, accepted: set[str], deleted: set[str]) -> None:
+    assert accepted, "the soak accepted nothing"
+    for job_id in sorted(accepted - deleted):
+        doc = stack.status(job_id)
+        assert doc is not None and doc["status"] == "completed", (job_id, doc)
+    for job_id in sorted(deleted):
+        assert ingest.status(job_id).status_code == 404
+        assert stack.keys(variants_prefix(job_id)) == {} and stack.keys(original_key(job_id)) == {}
+        assert (stack.status(job_id) or {}).get("status") == "deleted"
+    assert {key.removeprefix("jobs/").removesuffix(".json") for key in stack.keys("jobs/")} == accepted
+    statuses = {(stack.status(job_id) or {}).get("status") for job_id in accepted}
+    assert not statuses & {"processing", "queued"}
+
+
+def drained(stack: Stack, timeout: float) -> None:
+    """Until the job queue and the dead-letter queue hold nothing, visible or in flight."""
+    deadline = time.monotonic() + timeout
+    while (stack.counts(), stack.counts(stack.dlq_url)) != ((0, 0), (0, 0)):
+        assert time.monotonic() < deadline, (stack.counts(), stack.counts(stack.dlq_url))
+        time.sleep(0.5)
