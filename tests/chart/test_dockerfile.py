@@ -1,7 +1,8 @@
-"""The Dockerfile cannot be built here (no engine): test what can be tested.
-Every file it copies exists, the commands the image runs exist in the CLI,
-and the Debian packages it names are the ones scripts/bootstrap (.ci/run)
-installs, so that CI builds against what the image ships."""
+"""The Dockerfile's rules, read from its text (tests/system/test_image.py
+builds and runs it). Every file it mounts exists and reaches the build
+context, the commands the image runs exist in the CLI, the Debian packages it
+names are the ones scripts/bootstrap (.ci/run) installs, so that CI builds
+against what the image ships, and its layers are ordered and kept clean."""
 
 from __future__ import annotations
 
@@ -59,27 +60,93 @@ def apt_packages(stage: list[tuple[str, str]]) -> set[str]:
     return packages
 
 
-def bootstrap_packages() -> set[str]:
-    match = re.search(r'^BUILD_PACKAGES="([^"]*)"', (REPO / "scripts" / "bootstrap").read_text(), re.M)
-    assert match, "scripts/bootstrap has no BUILD_PACKAGES"
+def bootstrap_packages(variable: str = "BUILD_PACKAGES") -> set[str]:
+    match = re.search(rf'^{variable}="([^"]*)"', (REPO / "scripts" / "bootstrap").read_text(), re.M)
+    assert match, f"scripts/bootstrap has no {variable}"
     return set(match.group(1).split())
 
 
-def test_every_copied_source_exists() -> None:
-    copies = [rest for word, rest in instructions() if word == "COPY"]
-    assert copies
-    for rest in copies:
-        args = [a for a in shlex.split(rest) if not a.startswith("--")]
-        for source in args[:-1]:
-            assert (REPO / source).exists(), f"COPY {source}: missing"
+def mounts(rest: str) -> list[dict[str, str]]:
+    """The --mount options of one RUN, as key/value dicts."""
+    return [
+        dict(part.split("=", 1) for part in word.removeprefix("--mount=").split(",") if "=" in part)
+        for word in shlex.split(rest)
+        if word.startswith("--mount=")
+    ]
 
 
-def test_dockerignore_keeps_sources_and_drops_local_state() -> None:
-    ignored = (REPO / ".dockerignore").read_text().split()
-    for local in (".git", ".venv"):
-        assert local in ignored
-    copied = {shlex.split(r)[0] for w, r in instructions() if w == "COPY"}
-    assert copied.isdisjoint(ignored)
+def runs(stage: str) -> list[str]:
+    return [rest for word, rest in stages()[stage] if word == "RUN"]
+
+
+def copies(stage: str) -> list[list[str]]:
+    """The sources of each COPY from the build context (not --from a stage)."""
+    return [
+        [a for a in shlex.split(rest) if not a.startswith("--")][:-1]
+        for word, rest in stages()[stage]
+        if word == "COPY" and "--from=" not in rest
+    ]
+
+
+def context_files() -> set[str]:
+    """What .dockerignore lets into the build context (its `*` + `!path` form)."""
+    lines = [line for line in (REPO / ".dockerignore").read_text().splitlines() if line and line[0] != "#"]
+    assert lines[0] == "*", "only what the image needs reaches the context"
+    return {line[1:] for line in lines if line.startswith("!")}
+
+
+def test_the_context_holds_what_the_build_copies_and_no_local_state() -> None:
+    allowed = context_files()
+    for path in allowed:
+        assert (REPO / path).exists(), f".dockerignore lets in {path}: missing"
+    assert not allowed & {".git", ".venv", "build", "tests"}
+    for sources in copies("build"):
+        for source in sources:
+            if source != ".":
+                assert source in allowed, f"COPY {source}: kept out by .dockerignore"
+    # The wheel is built from these: the package folders and its metadata.
+    assert {"pyproject.toml", "README.md", "src", "service", "consumer", "operator"} <= allowed
+    assert not copies("runtime"), "the runtime stage takes only what the build stage made"
+
+
+def test_layers_go_from_least_to_most_often_changed() -> None:
+    """pillow-simd, then the pinned dependency wheels, then our source: an
+    edit to the code rebuilds the last layers and downloads nothing."""
+    order = copies("build")
+    assert order == [["scripts/build-pillow-simd"], ["pyproject.toml", "constraints.txt"], ["."]]
+    build = stages()["build"]
+    steps = [word for word, _ in build if word in {"COPY", "RUN"}]
+    # Each COPY is followed by the RUN that uses it.
+    assert steps[-6:] == ["COPY", "RUN", "COPY", "RUN", "COPY", "RUN"], steps
+
+
+def test_networked_steps_take_the_optional_ca_secret_and_apt_layers_are_clean() -> None:
+    for stage in ("build", "runtime"):
+        for rest in runs(stage):
+            secrets = [m for m in mounts(rest) if m.get("type") == "secret"]
+            networked = (
+                "apt-get update" in rest or "pip wheel -q --wheel-dir" in rest or " python /wheels" in rest
+            )
+            if networked:
+                assert secrets == [
+                    {"type": "secret", "id": "cacert", "target": "/etc/ssl/certs/ca-certificates.crt"}
+                ], rest
+            if "apt-get install" in rest:
+                assert "apt-get clean" in rest and "rm -rf /var/lib/apt/lists/*" in rest, rest
+
+
+def test_portable_by_default_base_image_an_argument_and_the_build_checked() -> None:
+    args = dict(rest.split("=", 1) for word, rest in instructions() if word == "ARG" and "=" in rest)
+    assert args["AVX2"] == "0", "a -mavx2 default dies with SIGILL on CPUs without AVX2"
+    assert args["BASE_IMAGE"] == "python:3.11-slim-bookworm"
+    assert {rest for word, rest in instructions() if word == "FROM"} == {
+        "${BASE_IMAGE} AS build",
+        "${BASE_IMAGE} AS runtime",
+    }
+    labels = " ".join(rest for word, rest in stages()["runtime"] if word == "LABEL")
+    assert 'io.imagepipe.avx2="$AVX2"' in labels
+    assert any("build-pillow-simd --check" in rest for rest in runs("runtime"))
+    assert any("pip uninstall" in rest and "pip setuptools wheel" in rest for rest in runs("runtime"))
 
 
 def test_entrypoint_and_role_commands_exist() -> None:
@@ -95,9 +162,10 @@ def test_entrypoint_and_role_commands_exist() -> None:
 
 
 def test_build_stage_dev_packages_are_bootstraps() -> None:
-    build = apt_packages(stages()["build"])
-    dev = {p for p in build if p.endswith("-dev")}
-    assert dev == {p for p in bootstrap_packages() if p.endswith("-dev")}
+    """The same headers and tools (pkg-config: Pillow finds libtiff through
+    it; dpkg-dev: libwebp's source); the image has its own Python."""
+    dev = {p for p in bootstrap_packages() if p.endswith("-dev")}
+    assert apt_packages(stages()["build"]) == dev | bootstrap_packages("TOOLCHAIN") - {"python3-venv"}
 
 
 def test_runtime_stage_ships_the_runtime_packages_ci_uses_and_no_compiler() -> None:

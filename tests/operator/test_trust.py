@@ -154,7 +154,7 @@ def test_a_resource_outside_the_policy_is_not_allowed(api: ApiServer, minimal: d
         policy=TrustPolicy(image_prefixes=("registry.example.com/",)),
     )
     with operator_runner(api, runtime, autoscale_interval=3600) as running:
-        api.call("POST", PIPELINES, minimal)  # its image is ghcr.io/example/imagepipe
+        api.call("POST", PIPELINES, minimal)  # its image is imagepipe:0.1.0 (examples/minimal.yaml)
 
         def refused() -> Any:
             status = (api.call("GET", f"{PIPELINES}/photos") or {}).get("status", {})

@@ -181,7 +181,7 @@ def image_pipeline(backend: str) -> dict[str, Any]:
         "kind": "ImagePipeline",
         "metadata": {"name": NAME, "namespace": NAMESPACE, "uid": "uid-photos", "generation": 1},
         "spec": {
-            "image": "ghcr.io/example/imagepipe:0.1.0",
+            "image": "imagepipe:0.1.0",
             "backend": {"bucket": BUCKET, "queue": QUEUE, "endpointUrl": backend},
             "slo": {"latencySeconds": 30, "target": SLO_TARGET},
             "scaling": {"maxReplicas": 10},
