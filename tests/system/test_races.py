@@ -18,6 +18,7 @@ from tests.consumer.races import Ingest, Watcher
 from tests.consumer.stack import Consumer, Stack
 from tests.support.backend import MotoServer
 
+pytestmark = pytest.mark.system
 PHOTO = "sharp/320x240.jpg"
 
 
