@@ -140,6 +140,12 @@ class Job:
             try:
                 await self.process()
             except asyncio.CancelledError:
+                # Cut off by a shutdown: record the failure (on the last receive) and hand the
+                # message back, then end cancelled. Until uncancelled, every asyncio.timeout
+                # below (ours, aiohttp's) would treat the pending cancellation as its own.
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()
                 await self.carry_out(self.env.rules(Trouble.INTERRUPTED, self.message, True), "shutdown")
                 raise
             except Exception as exc:

@@ -13,6 +13,7 @@ import pytest
 
 from imagepipe.jobstore.keys import variants_prefix
 from tests.consumer.stack import Consumer, Stack
+from tests.support.backend import MotoServer
 
 PHOTO = "thumbor/gisele.jpg"
 
@@ -103,3 +104,17 @@ def test_sigterm_beyond_grace_hands_jobs_back_at_once(
     assert any(
         line["message"] == "grace period over; handing back unfinished jobs" for line in consumer.lines()
     )
+
+
+def test_shutdown_on_the_last_receive_records_the_failure_first(
+    moto: MotoServer, consumers: Callable[..., Consumer], corpus_dir: Path
+) -> None:
+    stack = Stack(moto.endpoint, visibility=3, max_receives=1)
+    consumer = consumers(stack, slow_render=60, env={"IMAGEPIPE_SHUTDOWN_GRACE_SECONDS": "1"})
+    job_id = stack.submit((corpus_dir / PHOTO).read_bytes())
+    consumer.wait_for_line("job started", job_id=job_id)
+    consumer.signal(signal.SIGTERM, group=False)
+    assert consumer.wait(30) == 0
+    # Recorded by the consumer itself before it handed the message back, not by a sweeper later.
+    doc = stack.status(job_id)
+    assert doc is not None and doc["status"] == "failed" and doc["error"]["code"] == "retries_exhausted"
