@@ -224,6 +224,13 @@ def test_ingest_and_consumer_containers_complete_uploads_and_drain(
             api = f"http://127.0.0.1:{api_port}"
             wait_http(f"{api}/readyz")
             wait_http(f"http://127.0.0.1:{consumer_metrics}/healthz")
+            # The health checks docs/container-image.md gives docker run (no curl in the image).
+            for role, url in (
+                (ingest, f"{api}/readyz"),
+                (consumer, f"http://127.0.0.1:{consumer_metrics}/healthz"),
+            ):
+                check = f'import urllib.request; urllib.request.urlopen("{url}", timeout=3)'
+                engine.run("podman", "exec", role.name, "python", "-c", check)
             jobs = [
                 upload(api, corpus_dir / "thumbor/IMG_6494.JPG", "image/jpeg"),
                 upload(api, corpus_dir / "sharp/embedgravitybird.png", "image/png"),
