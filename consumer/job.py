@@ -17,17 +17,14 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any, TypeVar
 
-from imagepipe.aws import Backends
-from imagepipe.config import Settings
-from imagepipe.context import Limits, RenderedVariant
+from imagepipe.context import RenderedVariant
 from imagepipe.errors import ImagePipeError
 from imagepipe.jobs import BadMessage, JobMessage, UnknownVersion, now_iso, parse_message
 from imagepipe.jobstore.documents import variant_entries
-from imagepipe.jobstore.store import JobStore
 from imagepipe.jobstore.transitions import (
     COMPLETED,
     DELETED,
@@ -40,50 +37,15 @@ from imagepipe.jobstore.transitions import (
 )
 from imagepipe.logs import job_context
 
+from .env import JobEnv
 from .heartbeat import Heartbeat
-from .messages import Deleter, Received, set_visibility
-from .metrics import Metrics
-from .pool import RenderPool
-from .redrive import Redrive
+from .messages import Received, set_visibility
 from .retry import backoff, is_transient, retrying
-from .rules import RETRIES_EXHAUSTED, Action, Trouble, decide
+from .rules import RETRIES_EXHAUSTED, Action, Trouble
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 GONE = frozenset({DELETED, MISSING})
-
-
-@dataclass
-class JobEnv:
-    """What every job of one consumer shares."""
-
-    backends: Backends
-    store: JobStore
-    settings: Settings
-    pool: RenderPool
-    metrics: Metrics
-    deleter: Deleter
-    redrive: Redrive
-    # First visibility of a handed-back message; doubles with each receive.
-    release_base_seconds: int
-    # How long the last attempt keeps trying to record `retries_exhausted`.
-    exhausted_budget_seconds: float = 60.0
-
-    @property
-    def limits(self) -> Limits:
-        return Limits(self.settings.max_pixels, self.settings.max_decoded_pixels)
-
-    def rules(
-        self, trouble: Trouble, message: Received, shutting_down: bool, code: str = "internal"
-    ) -> Action:
-        return decide(
-            trouble,
-            message.receive_count,
-            self.redrive.max_receives,
-            shutting_down,
-            self.release_base_seconds,
-            code,
-        )
 
 
 async def handle(env: JobEnv, message: Received) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from imagepipe.jobs import BadMessage, UnknownVersion, now_iso, parse_message
 from imagepipe.jobstore.transitions import Fail, Refused
 
-from .job import JobEnv
+from .env import JobEnv
 from .messages import Received, parse_received
 from .rules import RETRIES_EXHAUSTED
 

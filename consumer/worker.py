@@ -23,8 +23,9 @@ from imagepipe.jobqueue import NoRedrivePolicy
 from imagepipe.jobstore.store import ConditionalWritesUnsupported, JobStore
 from imagepipe.spec import load_pipelines
 
+from .env import JobEnv
 from .health import Liveness, build_app, serve
-from .job import JobEnv, handle
+from .job import handle
 from .messages import Deleter, Received, receive, set_visibility
 from .metrics import Metrics
 from .pool import RenderPool
