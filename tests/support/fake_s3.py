@@ -2,7 +2,9 @@
 have: `forgetful` answers 200 to every configuration write and stores
 nothing; `unimplemented` answers 501 to configuration calls; `refuses-deletes`
 lists one key and refuses it in a DeleteObjects answered 200 (as S3 does for a
-key the caller may not delete). Buckets exist, objects do not matter."""
+key the caller may not delete). In every mode a PutObject is answered 200
+whatever its If-None-Match or If-Match (as s3rver and fauxqs were seen to do).
+Buckets exist, objects do not matter."""
 
 from __future__ import annotations
 
@@ -29,6 +31,9 @@ ABSENT = {
 
 def handler_for(mode: str) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        # HTTP/1.1, so that the SDK's `Expect: 100-continue` on PutObject is answered.
+        protocol_version = "HTTP/1.1"
+
         def log_message(self, format: str, *args: object) -> None:
             pass
 
