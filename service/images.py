@@ -14,7 +14,7 @@ from aiohttp import web
 from imagepipe.errors import BackendUnavailable, BadRequest, ImagePipeError, UploadTimeout
 from imagepipe.geometry import Focus, parse_focus
 from imagepipe.jobs import is_job_id, job_message, new_job_id, now_iso
-from imagepipe.jobstore.documents import queued_doc, srcsets
+from imagepipe.jobstore.documents import public_document, queued_doc
 from imagepipe.jobstore.transitions import Queue, Refused
 from imagepipe.processing import probe
 from imagepipe.service.budget import Charge
@@ -195,25 +195,7 @@ async def load_job(request: web.Request) -> tuple[str | None, dict[str, Any]]:
     doc = await app.jobs().status(job_id)
     if doc is None or not app.auth.may_see(owner, doc.get("owner")):
         raise ApiError(404, "not_found", "no such job")
-    return owner, rebase_urls(doc, app.settings.variant_base_url())
-
-
-def rebase_urls(doc: dict[str, Any], base_url: str) -> dict[str, Any]:
-    """Variant URLs on this deployment's public base (IMAGEPIPE_PUBLIC_URL),
-    and the `srcset` per format made of them."""
-    variants = doc.get("variants")
-    if not isinstance(variants, dict):
-        return doc
-    marker = f"variants/{doc.get('job_id')}/"
-    rebased = {}
-    for name, variant in variants.items():
-        if isinstance(variant, dict) and isinstance(variant.get("url"), str) and marker in variant["url"]:
-            variant = {**variant, "url": f"{base_url}/{marker}{variant['url'].split(marker, 1)[1]}"}
-        rebased[name] = variant
-    rebased_doc = {**doc, "variants": rebased}
-    if rebased:
-        rebased_doc["srcset"] = srcsets(rebased)
-    return rebased_doc
+    return owner, public_document(doc, app.settings.variant_base_url())
 
 
 async def get_status(request: web.Request) -> web.Response:

@@ -22,10 +22,18 @@ from imagepipe.capacity import (
     smallest_budget,
 )
 from imagepipe.context import Limits
+from imagepipe.webhooks.events import EVENT_TYPES
+from imagepipe.webhooks.signing import parse_secret
 
 T = TypeVar("T")
 MB = 1024 * 1024
 _LIMITS = Limits()
+# The delivery queue beside the job queue, when not named.
+WEBHOOK_QUEUE_SUFFIX = "-webhooks"
+# An event must be delivered or given up before the delivery queue drops it (14 days at most).
+MAX_WEBHOOK_HORIZON_SECONDS = 13 * 24 * 3600
+# SQS hides a message at most 12 hours: the longest wait between two attempts.
+MAX_WEBHOOK_BACKOFF_SECONDS = 12 * 3600
 _RESOURCE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -97,6 +105,36 @@ class Settings:
     # NAMESPACE/NAME of the ImagePipeline that deployed this pod (the operator
     # sets it): the `imagepipeline` label of every exported series; empty: none.
     imagepipeline: str = ""
+    # Signed webhooks (imagepipe.webhooks): events are emitted only when a URL is set.
+    webhook_url: str = ""
+    # `whsec_<base64>`; only the deliverer needs it.
+    webhook_secret: str = ""
+    webhook_events: tuple[str, ...] = EVENT_TYPES
+    # The delivery queue (the outbox); empty: IMAGEPIPE_QUEUE_NAME + WEBHOOK_QUEUE_SUFFIX.
+    webhook_queue_url: str = ""
+    webhook_queue_name: str = ""
+    # How long an event is retried, counted from its state change.
+    webhook_horizon_seconds: int = 24 * 3600
+    # One attempt, connect to last byte read.
+    webhook_timeout_seconds: float = 5.0
+    # First retry delay, doubled per attempt up to the maximum (each with jitter).
+    webhook_backoff_seconds: float = 5.0
+    webhook_backoff_max_seconds: float = 600.0
+    # Concurrent deliveries per deliverer.
+    webhook_concurrency: int = 32
+    # Private, loopback and link-local targets are refused unless this is set.
+    webhook_allow_private: bool = False
+
+    @property
+    def webhooks_enabled(self) -> bool:
+        return bool(self.webhook_url)
+
+    def webhook_queue(self) -> tuple[str, str]:
+        """(URL, name) of the delivery queue, one of them possibly empty."""
+        if self.webhook_queue_url or self.webhook_queue_name:
+            return self.webhook_queue_url, self.webhook_queue_name
+        name = self.queue_name or self.queue_url.rstrip("/").rsplit("/", 1)[-1]
+        return "", f"{name}{WEBHOOK_QUEUE_SUFFIX}"
 
     def variant_base_url(self) -> str:
         if self.public_url:
@@ -213,6 +251,65 @@ def _url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+def _boolean(raw: str) -> bool:
+    if raw.lower() in ("true", "1", "yes"):
+        return True
+    if raw.lower() in ("false", "0", "no"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _webhook_events(raw: str) -> tuple[str, ...]:
+    events = tuple(dict.fromkeys(e.strip() for e in raw.split(",") if e.strip()))
+    unknown = [e for e in events if e not in EVENT_TYPES]
+    if unknown or not events:
+        raise ValueError(f"must be a comma-separated list of {', '.join(EVENT_TYPES)}")
+    return events
+
+
+def _webhook_secret(raw: str) -> str:
+    parse_secret(raw)
+    return raw
+
+
+def _bounded(parse: Callable[[str], T], most: float) -> Callable[[str], T]:
+    def check(raw: str) -> T:
+        value = parse(raw)
+        if float(value) > most:  # type: ignore[arg-type]
+            raise ValueError(f"must be at most {int(most) if float(most).is_integer() else most}")
+        return value
+
+    return check
+
+
+def _webhook_settings(r: _Reader) -> dict[str, object]:
+    return {
+        "webhook_url": r.get("IMAGEPIPE_WEBHOOK_URL", _url, ""),
+        "webhook_secret": r.get("IMAGEPIPE_WEBHOOK_SECRET", _webhook_secret, "", secret=True),
+        "webhook_events": r.get("IMAGEPIPE_WEBHOOK_EVENTS", _webhook_events, EVENT_TYPES),
+        "webhook_queue_url": r.get("IMAGEPIPE_WEBHOOK_QUEUE_URL", _url, ""),
+        "webhook_queue_name": r.get("IMAGEPIPE_WEBHOOK_QUEUE_NAME", str, ""),
+        "webhook_horizon_seconds": r.get(
+            "IMAGEPIPE_WEBHOOK_HORIZON_SECONDS",
+            _bounded(_positive_int, MAX_WEBHOOK_HORIZON_SECONDS),
+            24 * 3600,
+        ),
+        "webhook_timeout_seconds": r.get(
+            "IMAGEPIPE_WEBHOOK_TIMEOUT_SECONDS", _bounded(_positive_float, 60), 5.0
+        ),
+        "webhook_backoff_seconds": r.get(
+            "IMAGEPIPE_WEBHOOK_BACKOFF_SECONDS", _bounded(_positive_float, MAX_WEBHOOK_BACKOFF_SECONDS), 5.0
+        ),
+        "webhook_backoff_max_seconds": r.get(
+            "IMAGEPIPE_WEBHOOK_BACKOFF_MAX_SECONDS",
+            _bounded(_positive_float, MAX_WEBHOOK_BACKOFF_SECONDS),
+            600.0,
+        ),
+        "webhook_concurrency": r.get("IMAGEPIPE_WEBHOOK_CONCURRENCY", _positive_int, 32),
+        "webhook_allow_private": r.get("IMAGEPIPE_WEBHOOK_ALLOW_PRIVATE", _boolean, False),
+    }
+
+
 def load_settings(env: Mapping[str, str] | None = None, *, need_backends: bool = True) -> Settings:
     """Read and validate the environment; raise ConfigError naming each bad variable."""
     env = os.environ if env is None else env
@@ -258,6 +355,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_backends: bool =
         log_level=r.get("IMAGEPIPE_LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info"),
         log_format=r.get("IMAGEPIPE_LOG_FORMAT", _choice("json", "text"), "json"),
         imagepipeline=r.get("IMAGEPIPE_IMAGEPIPELINE", _resource, ""),
+        **_webhook_settings(r),  # type: ignore[arg-type]
     )
     # Checked only: render workers read it themselves (steps.colour), in
     # processes that never see these settings.
@@ -269,9 +367,24 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_backends: bool =
             r.problems.append("IMAGEPIPE_BUCKET: required (the bucket for originals, status and variants)")
         if not settings.queue_url and not settings.queue_name:
             r.problems.append("IMAGEPIPE_QUEUE_URL or IMAGEPIPE_QUEUE_NAME: one is required")
+    if settings.webhook_backoff_seconds > settings.webhook_backoff_max_seconds:
+        r.problems.append(
+            "IMAGEPIPE_WEBHOOK_BACKOFF_SECONDS: more than IMAGEPIPE_WEBHOOK_BACKOFF_MAX_SECONDS"
+        )
     if r.problems:
         raise ConfigError(r.problems)
     return settings
+
+
+def require_webhook_secret(settings: Settings) -> None:
+    """The deliverer's own requirement (the other roles only emit events)."""
+    problems = []
+    if not settings.webhook_url:
+        problems.append("IMAGEPIPE_WEBHOOK_URL: required by the deliverer (where events are sent)")
+    if not settings.webhook_secret:
+        problems.append("IMAGEPIPE_WEBHOOK_SECRET: required by the deliverer (whsec_..., signs every event)")
+    if problems:
+        raise ConfigError(problems)
 
 
 def upload_budget(settings: Settings, limit: int | None = None) -> int:

@@ -88,3 +88,22 @@ def srcsets(variants: dict[str, Any]) -> dict[str, str]:
         fmt: ", ".join(f"{url} {width}w" for width, url in widths.items())
         for fmt, widths in by_format.items()
     }
+
+
+def public_document(doc: StatusDoc, base_url: str) -> StatusDoc:
+    """The document as clients get it (GET, webhook payloads): variant URLs on
+    this deployment's public base (IMAGEPIPE_PUBLIC_URL), and the `srcset` per
+    format made of them."""
+    variants = doc.get("variants")
+    if not isinstance(variants, dict):
+        return doc
+    marker = f"variants/{doc.get('job_id')}/"
+    rebased = {}
+    for name, variant in variants.items():
+        if isinstance(variant, dict) and isinstance(variant.get("url"), str) and marker in variant["url"]:
+            variant = {**variant, "url": f"{base_url}/{marker}{variant['url'].split(marker, 1)[1]}"}
+        rebased[name] = variant
+    public = {**doc, "variants": rebased}
+    if rebased:
+        public["srcset"] = srcsets(rebased)
+    return public
