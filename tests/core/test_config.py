@@ -134,3 +134,60 @@ def test_the_public_api_url_is_an_http_url() -> None:
     assert load_settings(BACKENDS).api_url == ""
     with pytest.raises(ConfigError, match=r"IMAGEPIPE_API_URL.*http"):
         load_settings({**BACKENDS, "IMAGEPIPE_API_URL": "api.example.com"})
+
+
+SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # 24 bytes, base64
+
+
+def test_webhooks_off_by_default_and_the_delivery_queue_beside_the_job_queue() -> None:
+    settings = load_settings(BACKENDS)
+    assert not settings.webhooks_enabled
+    on = load_settings({**BACKENDS, "IMAGEPIPE_WEBHOOK_URL": "https://hooks.example.com/in"})
+    assert on.webhooks_enabled and on.webhook_queue() == ("", "jobs-webhooks")
+    by_url = load_settings(
+        {"IMAGEPIPE_BUCKET": "b", "IMAGEPIPE_QUEUE_URL": "http://127.0.0.1:5000/123456789012/uploads"}
+    )
+    assert by_url.webhook_queue() == ("", "uploads-webhooks")
+    named = load_settings({**BACKENDS, "IMAGEPIPE_WEBHOOK_QUEUE_NAME": "outbox"})
+    assert named.webhook_queue() == ("", "outbox")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("IMAGEPIPE_WEBHOOK_URL", "ftp://hooks.example.com", "http:// or https://"),
+        ("IMAGEPIPE_WEBHOOK_SECRET", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_"),
+        ("IMAGEPIPE_WEBHOOK_SECRET", "whsec_not*base64", "base64"),
+        ("IMAGEPIPE_WEBHOOK_SECRET", "whsec_c2hvcnQ=", "24 to 64 bytes, not 5"),
+        ("IMAGEPIPE_WEBHOOK_EVENTS", "image.completed,image.resized", "comma-separated list"),
+        ("IMAGEPIPE_WEBHOOK_HORIZON_SECONDS", str(14 * 24 * 3600), "at most 1123200"),
+        ("IMAGEPIPE_WEBHOOK_TIMEOUT_SECONDS", "0", "positive"),
+        ("IMAGEPIPE_WEBHOOK_BACKOFF_MAX_SECONDS", "86400", "at most 43200"),
+        ("IMAGEPIPE_WEBHOOK_ALLOW_PRIVATE", "maybe", "true or false"),
+    ],
+)
+def test_bad_webhook_settings_are_named(name: str, value: str, says: str) -> None:
+    (problem,) = problems({name: value})
+    assert problem.startswith(name) and says in problem
+    if name == "IMAGEPIPE_WEBHOOK_SECRET":
+        assert value not in problem
+
+
+def test_webhook_backoff_must_not_exceed_its_maximum() -> None:
+    env = {"IMAGEPIPE_WEBHOOK_BACKOFF_SECONDS": "60", "IMAGEPIPE_WEBHOOK_BACKOFF_MAX_SECONDS": "30"}
+    (problem,) = problems(env)
+    assert problem.startswith("IMAGEPIPE_WEBHOOK_BACKOFF_SECONDS")
+
+
+def test_webhook_settings_parsed() -> None:
+    settings = load_settings(
+        {
+            **BACKENDS,
+            "IMAGEPIPE_WEBHOOK_URL": "https://hooks.example.com/in",
+            "IMAGEPIPE_WEBHOOK_SECRET": SECRET,
+            "IMAGEPIPE_WEBHOOK_EVENTS": "image.deleted, image.completed,image.deleted",
+            "IMAGEPIPE_WEBHOOK_ALLOW_PRIVATE": "TRUE",
+        }
+    )
+    assert settings.webhook_events == ("image.deleted", "image.completed")
+    assert settings.webhook_allow_private and settings.webhook_secret == SECRET
