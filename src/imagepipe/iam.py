@@ -1,6 +1,6 @@
 """The AWS permissions each role needs, derived from the calls it makes, so
-that IRSA or pod identity can give the internet-facing ingest, the consumer
-and the operator one role each. `GRANTS` is the one list; `role_policy`
+that IRSA or pod identity can give the internet-facing ingest, the consumer,
+the webhook deliverer and the operator one role each. `GRANTS` is the one list; `role_policy`
 renders it for real names, the chart README prints it for placeholders, and
 tests keep it true (every call in a role's code is granted, every grant is
 called, and moto refuses what is not granted)."""
@@ -9,18 +9,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from imagepipe.config import WEBHOOK_QUEUE_SUFFIX
 from imagepipe.jobstore.keys import (
     FAILURES,
     IDEMPOTENCY,
     PROBES,
+    WEBHOOKS,
     original_key,
     status_key,
     variants_prefix,
 )
 from imagepipe.privacy import PROBE_KEY
 
-Role = Literal["ingest", "consumer", "operator"]
-ROLES: tuple[Role, ...] = ("ingest", "consumer", "operator")
+Role = Literal["ingest", "consumer", "deliverer", "operator"]
+ROLES: tuple[Role, ...] = ("ingest", "consumer", "deliverer", "operator")
 
 # What a grant applies to: the bucket itself, a family of keys, or a queue.
 BUCKET = "bucket"
@@ -32,8 +34,9 @@ KEYS = {
     "failures": f"{FAILURES}*",
     "probes": f"{PROBES}*",  # the start-up check of conditional writes
     "privacy probe": PROBE_KEY,
+    "delivery records": f"{WEBHOOKS}*",
 }
-QUEUE, DLQ = "queue", "dead-letter queue"
+QUEUE, DLQ, WEBHOOK_QUEUE = "queue", "dead-letter queue", "webhook queue"
 
 # The IAM action that authorises each client method the code calls.
 METHOD_ACTIONS = {
@@ -98,14 +101,14 @@ GRANTS: dict[Role, dict[str, tuple[str, ...]]] = {
         "s3:GetObject": ("status", "idempotency"),
         "s3:DeleteObject": ("originals", "status", "variants", "idempotency", "probes"),
         "s3:ListBucket": (BUCKET,),
-        "sqs:SendMessage": (QUEUE,),
+        "sqs:SendMessage": (QUEUE, WEBHOOK_QUEUE),
         "sqs:GetQueueAttributes": (QUEUE,),
-        "sqs:GetQueueUrl": (QUEUE,),
+        "sqs:GetQueueUrl": (QUEUE, WEBHOOK_QUEUE),
     },
     # Reads the message's original and status, writes variants, status and the
     # failure index, removes its own variants of a job deleted meanwhile; reads
     # maxReceiveCount from the queue and sweeps the dead-letter queue (while it
-    # serves this queue alone).
+    # serves this queue alone); emits webhook events (never a job).
     "consumer": {
         "s3:GetObject": ("originals", "status"),
         "s3:PutObject": ("status", "variants", "failures", "probes"),
@@ -116,37 +119,57 @@ GRANTS: dict[Role, dict[str, tuple[str, ...]]] = {
         "sqs:DeleteMessage": (QUEUE, DLQ),
         "sqs:ChangeMessageVisibility": (QUEUE, DLQ),
         "sqs:GetQueueAttributes": (QUEUE,),
-        "sqs:GetQueueUrl": (QUEUE, DLQ),
+        "sqs:GetQueueUrl": (QUEUE, DLQ, WEBHOOK_QUEUE),
         "sqs:ListDeadLetterSourceQueues": (DLQ,),
+        "sqs:SendMessage": (WEBHOOK_QUEUE,),
     },
-    # Checks (and with `provision`, creates and configures) bucket and queues,
-    # reads queue depths, and probes that originals stay private.
+    # Receives events from the delivery queue, hides them for their retry or
+    # deletes them, and reads and writes the delivery records (nothing else of
+    # a job); start-up checks conditional writes under probes/.
+    "deliverer": {
+        "s3:GetObject": ("delivery records",),
+        "s3:PutObject": ("delivery records", "probes"),
+        "s3:DeleteObject": ("probes",),
+        "sqs:ReceiveMessage": (WEBHOOK_QUEUE,),
+        "sqs:DeleteMessage": (WEBHOOK_QUEUE,),
+        "sqs:ChangeMessageVisibility": (WEBHOOK_QUEUE,),
+        "sqs:GetQueueUrl": (WEBHOOK_QUEUE,),
+    },
+    # Checks (and with `provision`, creates and configures) bucket and queues
+    # (the delivery queue too), reads queue depths, and probes that originals
+    # stay private.
     "operator": {
         "s3:ListBucket": (BUCKET,),
         **{action: (BUCKET,) for action in _BUCKET_CONFIGURATION},
         "s3:PutObject": ("privacy probe",),
         "s3:DeleteObject": ("privacy probe",),
-        "sqs:GetQueueUrl": (QUEUE, DLQ),
-        "sqs:GetQueueAttributes": (QUEUE, DLQ),
-        "sqs:CreateQueue": (QUEUE, DLQ),
+        "sqs:GetQueueUrl": (QUEUE, DLQ, WEBHOOK_QUEUE),
+        "sqs:GetQueueAttributes": (QUEUE, DLQ, WEBHOOK_QUEUE),
+        "sqs:CreateQueue": (QUEUE, DLQ, WEBHOOK_QUEUE),
         "sqs:SetQueueAttributes": (QUEUE,),
         "sqs:ListDeadLetterSourceQueues": (DLQ,),
     },
 }
 
 
-def _arn(target: str, bucket: str, queue_arn: str, dlq_arn: str) -> str:
+def _arn(target: str, bucket: str, queues: dict[str, str]) -> str:
     if target == BUCKET:
         return f"arn:aws:s3:::{bucket}"
-    if target == QUEUE:
-        return queue_arn
-    if target == DLQ:
-        return dlq_arn
+    if target in queues:
+        return queues[target]
     return f"arn:aws:s3:::{bucket}/{KEYS[target]}"
 
 
-def role_policy(role: Role, bucket: str, queue_arn: str, dlq_arn: str) -> dict[str, Any]:
-    """The role's IAM policy document: one statement per set of resources."""
+def role_policy(
+    role: Role, bucket: str, queue_arn: str, dlq_arn: str, webhook_queue_arn: str = ""
+) -> dict[str, Any]:
+    """The role's IAM policy document: one statement per set of resources. The
+    delivery queue defaults to the job queue's ARN + `-webhooks`, its default name."""
+    queues = {
+        QUEUE: queue_arn,
+        DLQ: dlq_arn,
+        WEBHOOK_QUEUE: webhook_queue_arn or queue_arn + WEBHOOK_QUEUE_SUFFIX,
+    }
     by_targets: dict[tuple[str, ...], list[str]] = {}
     for action, targets in GRANTS[role].items():
         by_targets.setdefault(targets, []).append(action)
@@ -155,7 +178,7 @@ def role_policy(role: Role, bucket: str, queue_arn: str, dlq_arn: str) -> dict[s
             "Sid": "".join(t.title().replace(" ", "").replace("-", "") for t in targets),
             "Effect": "Allow",
             "Action": sorted(actions),
-            "Resource": [_arn(t, bucket, queue_arn, dlq_arn) for t in targets],
+            "Resource": [_arn(t, bucket, queues) for t in targets],
         }
         for targets, actions in by_targets.items()
     ]

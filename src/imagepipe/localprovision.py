@@ -8,6 +8,7 @@ a refused or unstored write)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from typing import Any
@@ -20,7 +21,8 @@ from imagepipe.aws import S3_CONFIG
 from imagepipe.config import Settings
 from imagepipe.privacy import originals_problem
 from imagepipe.problems import Problem
-from imagepipe.provision import Queues, ensure_bucket, ensure_queues
+from imagepipe.provision import Queues, ensure_bucket, ensure_delivery_queue, ensure_queues
+from imagepipe.queue_contract import queue_name
 
 
 class BackendRefused(Exception):
@@ -39,7 +41,8 @@ def provision(
     settings: Settings, credentials: Mapping[str, str], max_receives: int = LOCAL_MAX_RECEIVES
 ) -> Queues:
     """Create what `settings` name (the dead-letter queue is QUEUE-dlq) with its
-    visibility and `max_receives`; BackendRefused on the first problem.
+    visibility and `max_receives`, and the webhook delivery queue when webhooks
+    are enabled; BackendRefused on the first problem.
     `credentials` holds AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: the
     stack's own, never this process's AWS identity."""
     return asyncio.run(provision_backend(settings, credentials, max_receives))
@@ -74,10 +77,22 @@ async def provision_backend(settings: Settings, credentials: Mapping[str, str], 
         problems = [*report.problems, *([public] if public else [])]
         if problems:
             raise BackendRefused(problems[0])
-        return await ensure_queues(
+        queues = await ensure_queues(
             sqs,
             settings.queue_name,
             f"{settings.queue_name}-dlq",
             max_receives,
             settings.visibility_timeout_seconds,
         )
+        if not settings.webhooks_enabled:
+            return queues
+        return dataclasses.replace(queues, webhook_queue_url=await _delivery_queue(sqs, settings))
+
+
+async def _delivery_queue(sqs: Any, settings: Settings) -> str:
+    url, name = settings.webhook_queue()
+    found = await ensure_delivery_queue(sqs, queue_name(name or url), settings.webhook_horizon_seconds)
+    if found.problems:
+        raise BackendRefused(found.problems[0])
+    assert found.url is not None
+    return found.url

@@ -31,8 +31,9 @@ from imagepipe.bucket_rules import (
 )
 from imagepipe.lifecycle import lifecycle_rules
 from imagepipe.problems import Problem
+from imagepipe.queue_contract import delivery_queue_problems
 
-# SQS's longest retention: a dead-lettered message waits as long as it can.
+# SQS's longest retention: a dead-lettered message (and an undelivered webhook event) waits as long as it can.
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 MISSING_QUEUE = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
 BucketStep = Callable[[Any, str, bool], Awaitable[list[Problem]]]
@@ -50,6 +51,16 @@ class Queues:
     queue_url: str
     dlq_url: str
     dlq_arn: str
+    # The webhook delivery queue, where it was provisioned too ("" otherwise).
+    webhook_queue_url: str = ""
+
+
+@dataclass(frozen=True)
+class DeliveryQueue:
+    """The webhook delivery queue: its URL (None when missing and not created) and what does not fit."""
+
+    url: str | None
+    problems: tuple[Problem, ...]
 
 
 def error_code(exc: ClientError) -> str:
@@ -259,3 +270,25 @@ async def ensure_queues(
         if "RedrivePolicy" not in current.get("Attributes", {}):
             await sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": redrive})
     return Queues(queue_url=url, dlq_url=str(dlq_url), dlq_arn=dlq_arn)
+
+
+async def ensure_delivery_queue(
+    sqs: Any, name: str, horizon_seconds: int, create: bool = True
+) -> DeliveryQueue:
+    """The webhook delivery queue (the outbox of events), created when missing and `create`:
+    14 days' retention, no redrive policy. An existing queue is never changed; what does not
+    fit the horizon comes back as problems (`queue_contract.delivery_queue_problems`)."""
+    url = await queue_url(sqs, name)
+    if url is None:
+        if not create:
+            return DeliveryQueue(None, (Problem("WebhookQueueMissing", f"queue {name!r} does not exist"),))
+        attributes = {
+            "MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS),
+            "ReceiveMessageWaitTimeSeconds": "20",
+        }
+        url = str((await sqs.create_queue(QueueName=name, Attributes=attributes))["QueueUrl"])
+    found = await sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["MessageRetentionPeriod", "RedrivePolicy"]
+    )
+    problems = delivery_queue_problems(name, found.get("Attributes", {}), horizon_seconds)
+    return DeliveryQueue(url, tuple(problems))

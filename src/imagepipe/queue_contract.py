@@ -99,3 +99,30 @@ def _timing_problems(facts: QueueFacts, needs: QueueNeeds, max_receives: int) ->
             )
         )
     return problems
+
+
+def delivery_queue_problems(queue: str, attributes: dict[str, str], horizon_seconds: int) -> list[Problem]:
+    """The webhook delivery queue: it keeps an event for its whole horizon, and never
+    dead-letters one (every retry is a receive, so a maxReceiveCount would cut retries short)."""
+    problems = []
+    redrive = json.loads(attributes.get("RedrivePolicy") or "{}")
+    if redrive:
+        problems.append(
+            Problem(
+                "WebhookQueueRedrive",
+                f"delivery queue {queue!r} has a redrive policy (maxReceiveCount"
+                f" {redrive.get('maxReceiveCount')}): each webhook retry is a receive, so events would be"
+                " dead-lettered before their horizon; remove it",
+            )
+        )
+    retention = int(attributes.get("MessageRetentionPeriod", 4 * DAY))
+    if retention < horizon_seconds:
+        problems.append(
+            Problem(
+                "WebhookQueueRetentionTooShort",
+                f"delivery queue {queue!r} keeps messages {retention} s, less than the webhook horizon"
+                f" ({horizon_seconds} s): events would vanish while still retried; raise its"
+                f" MessageRetentionPeriod to at least {horizon_seconds}",
+            )
+        )
+    return problems

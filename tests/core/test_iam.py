@@ -14,18 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from imagepipe.iam import GRANTS, METHOD_ACTIONS, ROLES, TAGGED_PUT, Role, role_policy
+from imagepipe.iam import GRANTS, METHOD_ACTIONS, ROLES, TAGGED_PUT, WEBHOOK_QUEUE, Role, role_policy
 
 REPO = Path(__file__).resolve().parents[2]
 CORE = "src/imagepipe"
 OWN: dict[Role, tuple[str, ...]] = {
     "ingest": ("service",),
     "consumer": ("consumer",),
+    "deliverer": (f"{CORE}/webhooks/deliveryqueue.py",),
     "operator": ("operator", f"{CORE}/provision.py", f"{CORE}/privacy.py"),
 }
-# The core's job store and queue: used by the ingest and the consumer.
+# The core's job store and queue: used by the ingest, the consumer and the deliverer.
 SHARED = (f"{CORE}/jobstore", f"{CORE}/jobqueue.py", f"{CORE}/aws.py")
-DATA_ROLES: tuple[Role, ...] = ("ingest", "consumer")
+DATA_ROLES: tuple[Role, ...] = ("ingest", "consumer", "deliverer")
 # `anonymous_s3.get_object(` is the privacy probe's unsigned GET: it needs no grant.
 CALL = re.compile(r"\b(?:s3|sqs)\.([a-z0-9_]+)\(")
 
@@ -71,14 +72,18 @@ def test_the_scan_sees_the_calls_that_matter() -> None:
 
 def test_no_role_may_write_what_another_owns() -> None:
     """The internet-facing ingest cannot write variants; the consumer cannot send jobs
-    nor delete originals or status documents; neither configures the bucket."""
+    nor delete originals or status documents; the deliverer touches only delivery
+    records and its queue; none of them configures the bucket."""
     ingest = role_policy("ingest", "b", "arn:q", "arn:d")
     writes = [s for s in ingest["Statement"] if "s3:PutObject" in s["Action"]]
     assert all("variants" not in r for s in writes for r in s["Resource"])
     consumer = GRANTS["consumer"]
-    assert "sqs:SendMessage" not in consumer
+    assert consumer["sqs:SendMessage"] == (WEBHOOK_QUEUE,), "events only, never a job"
     assert set(consumer["s3:DeleteObject"]) <= {"variants", "probes"}
-    data = {**GRANTS["ingest"], **consumer}
+    deliverer = GRANTS["deliverer"]
+    assert {t for ts in deliverer.values() for t in ts} == {"delivery records", "probes", WEBHOOK_QUEUE}
+    assert deliverer["s3:PutObject"] == ("delivery records", "probes")
+    data = {**GRANTS["ingest"], **consumer, **deliverer}
     assert not any(action.startswith(("s3:PutBucket", "s3:CreateBucket", "sqs:Create")) for action in data)
 
 

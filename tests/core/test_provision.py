@@ -15,11 +15,17 @@ import pytest
 
 from imagepipe.aws import open_anonymous_s3, open_clients
 from imagepipe.bucket_rules import CREATED_TAG, public_read_statement
-from imagepipe.config import Settings
+from imagepipe.config import Settings, load_settings
 from imagepipe.lifecycle import lifecycle_rules
 from imagepipe.privacy import PROBE_KEY, originals_problem
-from imagepipe.provision import BucketReport, ensure_bucket, ensure_queues
-from tests.support.backend import MotoServer
+from imagepipe.provision import (
+    DLQ_RETENTION_SECONDS,
+    BucketReport,
+    ensure_bucket,
+    ensure_delivery_queue,
+    ensure_queues,
+)
+from tests.support.backend import CREDENTIALS, MotoServer, provision
 
 T = TypeVar("T")
 BUCKET = "imagepipe-prov"
@@ -177,6 +183,41 @@ def test_an_existing_queue_is_never_changed_only_given_a_missing_redrive(moto: M
     assert json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"].endswith(":jobs-dlq")
 
 
+def test_the_delivery_queue_is_created_once_without_redrive(moto: MotoServer) -> None:
+    moto.reset()
+
+    async def go(s3: Any, sqs: Any, anonymous: Any) -> list[Any]:
+        missing = await ensure_delivery_queue(sqs, "jobs-webhooks", 3600, create=False)
+        made = [await ensure_delivery_queue(sqs, "jobs-webhooks", 3600) for _ in range(2)]
+        return [missing, *made]
+
+    missing, first, second = with_clients(moto, go)
+    assert (missing.url, [p.reason for p in missing.problems]) == (None, ["WebhookQueueMissing"])
+    assert first == second and first.problems == () and first.url is not None
+    sqs = boto(moto, "sqs")
+    assert len(sqs.list_queues()["QueueUrls"]) == 1
+    attributes = sqs.get_queue_attributes(QueueUrl=first.url, AttributeNames=["All"])["Attributes"]
+    assert attributes["MessageRetentionPeriod"] == str(DLQ_RETENTION_SECONDS)
+    assert "RedrivePolicy" not in attributes
+
+
+def test_an_existing_delivery_queue_is_reported_not_changed(moto: MotoServer) -> None:
+    moto.reset()
+    sqs = boto(moto, "sqs")
+    url = sqs.create_queue(QueueName="jobs-webhooks", Attributes={"MessageRetentionPeriod": "600"})[
+        "QueueUrl"
+    ]
+
+    async def go(s3: Any, aio_sqs: Any, anonymous: Any) -> Any:
+        return await ensure_delivery_queue(aio_sqs, "jobs-webhooks", 3600)
+
+    found = with_clients(moto, go)
+    assert found.url == url
+    assert [p.reason for p in found.problems] == ["WebhookQueueRetentionTooShort"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes["MessageRetentionPeriod"] == "600"
+
+
 @pytest.mark.parametrize(
     ("resource", "reason"),
     [(f"arn:aws:s3:::{BUCKET}/variants/*", None), (f"arn:aws:s3:::{BUCKET}/*", "OriginalsPublic")],
@@ -197,3 +238,19 @@ def test_originals_probe(moto: MotoServer, resource: str, reason: str | None) ->
     problem = with_clients(moto, go)
     assert (problem.reason if problem else None) == reason
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix=PROBE_KEY), "the probe is removed"
+
+
+def test_a_local_stack_with_webhooks_gets_its_delivery_queue(moto: MotoServer) -> None:
+    moto.reset()
+    env = {
+        **CREDENTIALS,
+        "IMAGEPIPE_AWS_ENDPOINT_URL": moto.endpoint,
+        "IMAGEPIPE_BUCKET": BUCKET,
+        "IMAGEPIPE_QUEUE_NAME": "local-jobs",
+    }
+    assert provision(load_settings(env)).webhook_queue_url == "", "no webhooks, no delivery queue"
+    queues = provision(load_settings({**env, "IMAGEPIPE_WEBHOOK_URL": "https://example.com/hook"}))
+    assert queues.webhook_queue_url.endswith("/local-jobs-webhooks")
+    sqs = boto(moto, "sqs")
+    attributes = sqs.get_queue_attributes(QueueUrl=queues.webhook_queue_url, AttributeNames=["All"])
+    assert "RedrivePolicy" not in attributes["Attributes"]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from imagepipe.queue_contract import DAY, QueueFacts, QueueNeeds, contract_problems
+from imagepipe.queue_contract import DAY, QueueFacts, QueueNeeds, contract_problems, delivery_queue_problems
 
 DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:jobs-dlq"
 REDRIVE = json.dumps({"deadLetterTargetArn": DLQ_ARN, "maxReceiveCount": "5"})
@@ -72,3 +72,23 @@ def test_messages_say_what_to_set() -> None:
     assert "['other']" in shared.message
     (short,) = contract_problems(facts(dlq={"MessageRetentionPeriod": "86400"}), NEEDS)
     assert str(7 * DAY) in short.message
+
+
+@pytest.mark.parametrize(
+    ("attributes", "reasons"),
+    [
+        ({"MessageRetentionPeriod": str(14 * DAY)}, []),
+        ({"MessageRetentionPeriod": str(DAY)}, []),
+        ({"MessageRetentionPeriod": str(DAY - 1)}, ["WebhookQueueRetentionTooShort"]),
+        ({}, []),  # SQS's default retention, 4 days
+        ({"MessageRetentionPeriod": str(14 * DAY), "RedrivePolicy": REDRIVE}, ["WebhookQueueRedrive"]),
+        (
+            {"MessageRetentionPeriod": "60", "RedrivePolicy": REDRIVE},
+            ["WebhookQueueRedrive", "WebhookQueueRetentionTooShort"],
+        ),
+    ],
+)
+def test_delivery_queue_contract(attributes: dict[str, str], reasons: list[str]) -> None:
+    problems = delivery_queue_problems("jobs-webhooks", attributes, horizon_seconds=DAY)
+    assert [p.reason for p in problems] == reasons
+    assert all("jobs-webhooks" in p.message for p in problems)

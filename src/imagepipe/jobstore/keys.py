@@ -12,6 +12,8 @@ VARIANTS = "variants/"
 IDEMPOTENCY = "idempotency/"
 FAILURES = "failures/"
 PROBES = "probes/"
+# Delivery records of webhook events (imagepipe.jobstore.deliveries), written only by the deliverer.
+WEBHOOKS = "webhooks/"
 
 
 def original_key(job_id: str) -> str:
@@ -46,3 +48,7 @@ def failure_key(day: str, job_id: str) -> str:
 
 def probe_key(name: str) -> str:
     return f"{PROBES}{name}"
+
+
+def delivery_key(job_id: str) -> str:
+    return f"{WEBHOOKS}{job_id}.json"

@@ -21,7 +21,9 @@ from imagepipe.jobs import now_iso
 from imagepipe.lifecycle import status_tag
 
 from .conflicts import WRITE_CONFLICT
+from .deliveries import Attempt, DeliveryRecord, listed, record_attempt
 from .keys import (
+    delivery_key,
     failure_day_prefix,
     failure_key,
     idempotency_key,
@@ -165,6 +167,31 @@ class JobStore:
 
     async def drop_claim(self, owner: str | None, key: str, etag: str) -> None:
         await self.objects.delete(idempotency_key(owner, key), etag)
+
+    # --- delivery records of webhook events ------------------------------------
+
+    async def deliveries(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's webhook deliveries, each with its event `id`, oldest first; [] before any."""
+        return listed((await self.objects.read_json(delivery_key(job_id))).doc)
+
+    async def read_deliveries(self, job_id: str) -> DeliveryRecord | None:
+        return (await self.objects.read_json(delivery_key(job_id))).doc
+
+    async def record_delivery(
+        self, job_id: str, event_id: str, event_type: str, attempt: Attempt
+    ) -> DeliveryRecord | None:
+        """Count `attempt` in the job's delivery record (compare-and-swap, decided again on a lost
+        race): the record written, or None when the event was already settled (nothing written)."""
+        key = delivery_key(job_id)
+        for race in range(MAX_RACES):
+            current = await self.objects.read_json(key)
+            updated = record_attempt(current.doc, job_id, event_id, event_type, attempt)
+            if updated is None:
+                return None
+            if await self.objects.write_json(key, updated, current.etag) is not None:
+                return updated
+            await asyncio.sleep(random.random() * min(1.0, 0.02 * 2**race))
+        raise BackendUnavailable(f"delivery record of {job_id} kept changing under {MAX_RACES} writes")
 
     # --- the backend ----------------------------------------------------------
 
