@@ -27,7 +27,7 @@ Manifest = dict[str, Any]
 
 
 def labels(p: ImagePipeline, component: str | None = None) -> dict[str, str]:
-    """The labels of docs/design.md; `component` is ingest or consumer."""
+    """The labels of docs/design.md; `component` is ingest, consumer or deliverer."""
     result = {
         "app.kubernetes.io/name": "imagepipe",
         "app.kubernetes.io/instance": p.name,
@@ -126,12 +126,14 @@ def build_pdb(p: ImagePipeline, role: str = "consumer") -> Manifest:
 
 def build_network_policy(p: ImagePipeline, role: str) -> Manifest | None:
     """With `spec.networkPolicy.enabled`: the role's pods admit traffic only on
-    their one port (the ingest's HTTP from anywhere, the consumers' metrics from
-    within the cluster). Outbound traffic (S3, SQS, DNS) is left open."""
+    their one port (the ingest's HTTP from anywhere, the consumers' and the
+    deliverer's metrics from within the cluster). Outbound traffic (S3, SQS,
+    DNS, and the deliverer's webhook receiver) is left open: none of them has
+    addresses a policy could name (the deliverer vets the receiver's itself)."""
     if not p.network_policy:
         return None
     rule: dict[str, Any] = {"ports": [{"port": "http" if role == "ingest" else "metrics", "protocol": "TCP"}]}
-    if role == "consumer":
+    if role != "ingest":
         rule["from"] = [{"namespaceSelector": {}}]  # any pod of this cluster (Prometheus, the operator)
     return {
         "apiVersion": "networking.k8s.io/v1",

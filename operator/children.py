@@ -12,6 +12,7 @@ from .builders import (
     build_network_policy,
     build_pdb,
 )
+from .deliverer import BUILD, DelivererChoice, build_deliverer_deployment
 from .imagepipeline import ImagePipeline
 from .keda import build_scaled_object, build_trigger_authentication
 from .monitoring import build_prometheus_rule
@@ -27,11 +28,17 @@ PRUNABLE = (
     ("monitoring.coreos.com/v1", "PrometheusRule", "slo"),
     ("networking.k8s.io/v1", "NetworkPolicy", "ingest"),
     ("networking.k8s.io/v1", "NetworkPolicy", "consumer"),
+    ("apps/v1", "Deployment", "deliverer"),
+    ("networking.k8s.io/v1", "NetworkPolicy", "deliverer"),
 )
 
 
-def build_children(p: ImagePipeline, *, prometheus_rules: bool = True) -> list[Manifest]:
-    """The manifests the operator applies; the PrometheusRule only where its CRD exists."""
+def build_children(
+    p: ImagePipeline, *, prometheus_rules: bool = True, deliverer: DelivererChoice = BUILD
+) -> list[Manifest]:
+    """The manifests the operator applies; the PrometheusRule only where its CRD exists,
+    the deliverer (and its NetworkPolicy) only with spec.webhook and as `deliverer` says."""
+    delivering = build_deliverer_deployment(p, deliverer)
     optional = [
         build_ingress(p),
         build_prometheus_rule(p) if prometheus_rules else None,
@@ -39,6 +46,8 @@ def build_children(p: ImagePipeline, *, prometheus_rules: bool = True) -> list[M
         build_scaled_object(p),
         build_network_policy(p, "ingest"),
         build_network_policy(p, "consumer"),
+        delivering,
+        build_network_policy(p, "deliverer") if delivering else None,
     ]
     required = [
         build_configmap(p),

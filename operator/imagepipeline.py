@@ -22,9 +22,14 @@ from imagepipe.spec import DEFAULT_PIPELINE, VariantList, parse_pipelines
 
 from .ingest_memory import IngestMemory, MemoryTooSmall, ingest_memory, quantity_bytes
 from .schema import apply_defaults, problems, spec_schema
+from .webhookspec import Webhook, parse_webhook
 
 # The longest child suffix is "-consumer"; names must stay DNS-1035 labels (63).
 MAX_NAME_LENGTH = 63 - len("-consumer")
+# With spec.webhook there is also NAME-deliverer (a shorter bound only then:
+# pipelines without a webhook keep the names they had).
+MAX_NAME_LENGTH_WITH_WEBHOOK = 63 - len("-deliverer")
+ROLES = ("ingest", "consumer", "deliverer")
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 Quantities = Mapping[str, str | int]
 
@@ -170,13 +175,17 @@ class ImagePipeline:
     scaling: Scaling
     consumer: Consumer
     ingest: Ingest
-    resources: Mapping[str, Resources]  # by role: ingest, consumer
+    resources: Mapping[str, Resources]  # by role: ROLES
     network_policy: bool  # build the NetworkPolicies of both roles
     # The pipelines file the roles read: one variant list, DEFAULT_PIPELINE.
     pipelines: Mapping[str, VariantList]
+    # spec.webhook; None: no events, no deliverer.
+    webhook: Webhook | None = None
 
     def service_account(self, role: str) -> str | None:
-        """The service account the `role` (ingest or consumer) pods run as; None: the namespace's default."""
+        """The service account the `role` pods run as (ROLES); None: the namespace's default."""
+        if role == "deliverer":
+            return self.webhook.service_account_name if self.webhook else None
         return self.ingest.service_account_name if role == "ingest" else self.consumer.service_account_name
 
     def child(self, suffix: str) -> str:
@@ -204,6 +213,13 @@ def parse_imagepipeline(body: Mapping[str, Any]) -> ImagePipeline:
     if found:
         raise InvalidPipeline("; ".join(found))
     spec: dict[str, Any] = apply_defaults(schema, raw_spec)
+    webhook = _webhook(spec)
+    if webhook and len(name) > MAX_NAME_LENGTH_WITH_WEBHOOK:
+        raise InvalidPipeline(
+            f"metadata.name: {name!r} is too long for {name}-deliverer: at most "
+            f"{MAX_NAME_LENGTH_WITH_WEBHOOK} characters with spec.webhook",
+            reason="InvalidName",
+        )
     return ImagePipeline(
         name=name,
         namespace=str(metadata.get("namespace") or "default"),
@@ -224,11 +240,17 @@ def parse_imagepipeline(body: Mapping[str, Any]) -> ImagePipeline:
         ),
         ingest=_ingest(spec, spec["resources"]["ingest"], spec["limits"]["maxUploadBytes"]),
         network_policy=spec["networkPolicy"]["enabled"],
-        resources=MappingProxyType(
-            {role: _resources(spec["resources"][role]) for role in ("ingest", "consumer")}
-        ),
+        resources=MappingProxyType({role: _resources(spec["resources"][role]) for role in ROLES}),
         pipelines=MappingProxyType(_pipelines(spec["variants"], spec.get("placeholders", True))),
+        webhook=webhook,
     )
+
+
+def _webhook(spec: dict[str, Any]) -> Webhook | None:
+    try:
+        return parse_webhook(spec.get("webhook"), spec["backend"].get("serviceAccountName"))
+    except ValueError as exc:
+        raise InvalidPipeline(str(exc)) from exc
 
 
 def _backend(raw: dict[str, Any]) -> Backend:

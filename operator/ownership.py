@@ -9,10 +9,12 @@ for one reconcile, from the desired manifests and what the API server has:
 * ours and drifted → merge-patch (without create-only fields, and without
   `ownerReferences`: ours is there already, and a merge patch would replace
   the whole list);
-* present but not ours → a conflict: left untouched, never adopted, and the
-  pipeline reports it; while any name is taken nothing is applied, so no pod
-  ever mounts a foreign ConfigMap or sits behind a foreign Service;
-* ours but no longer desired (among the kinds the operator prunes) → delete.
+* desired, present but not ours → a conflict: left untouched, never adopted,
+  and the pipeline reports it; while any name is taken nothing is applied, so
+  no pod ever mounts a foreign ConfigMap or sits behind a foreign Service;
+* ours but no longer desired (among the kinds the operator prunes) → delete;
+* not desired and not ours → nothing: it is not in the way (so a new optional
+  child, such as NAME-deliverer, never blocks a pipeline that does not ask for it).
 """
 
 from __future__ import annotations
@@ -72,9 +74,7 @@ def plan(
     wanted = list(desired)
     wanted_keys = {key(m) for m, _ in wanted}
     conflicts = [
-        k
-        for k in [*wanted_keys, *prunable]
-        if (found := current.get(k)) is not None and not is_ours(found, owner_uid)
+        k for k in wanted_keys if (found := current.get(k)) is not None and not is_ours(found, owner_uid)
     ]
     if conflicts:
         return Plan(conflicts=sorted(set(conflicts)))
@@ -89,7 +89,7 @@ def plan(
             result.patch.append(body)
     for k in prunable:
         found = current.get(k)
-        if k not in wanted_keys and found is not None:
+        if k not in wanted_keys and found is not None and is_ours(found, owner_uid):
             result.prune.append((k, str(found["metadata"].get("uid", ""))))
     return result
 

@@ -17,7 +17,7 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .imagepipeline import ImagePipeline, InvalidPipeline, parse_imagepipeline
+from .imagepipeline import ROLES, ImagePipeline, InvalidPipeline, parse_imagepipeline
 
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 
@@ -113,10 +113,11 @@ def violations(p: ImagePipeline, policy: TrustPolicy) -> list[str]:
     found = []
     if policy.image_prefixes and not p.image.startswith(policy.image_prefixes):
         found.append(f"spec.image: {p.image!r} is not under an allowed prefix {list(policy.image_prefixes)}")
-    for role in ("ingest", "consumer"):
+    for role in ROLES:
         account = p.service_account(role)
         if account and policy.service_accounts and account not in policy.service_accounts:
-            found.append(f"spec.{role}.serviceAccountName: {account!r} is not allowed")
+            section = "webhook" if role == "deliverer" else role
+            found.append(f"spec.{section}.serviceAccountName: {account!r} is not allowed")
     if p.backend.credentials_secret and not policy.credentials_secret:
         found.append("spec.backend.credentialsSecret: not allowed by the operator (use a service account)")
     if not _matches(policy.bucket_pattern, p.namespace, p.backend.bucket):

@@ -1,6 +1,7 @@
 """Pure builders of the two Deployments: ingest (`imagepipe serve`) and
 consumer (`imagepipe consume`), configured by the IMAGEPIPE_* environment of
-docs/design.md and the pipelines file mounted from `NAME-config`."""
+docs/design.md and the pipelines file mounted from `NAME-config`; and the
+pieces of a pod every role shares (deliverer.py builds the third)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from .builders import (
     selector,
 )
 from .imagepipeline import ImagePipeline
+from .webhookspec import delivery_queue
 
 # SIGTERM → drain for the consumer's grace period; the kubelet kills after this margin more.
 TERMINATION_MARGIN_SECONDS = 10
@@ -31,10 +33,11 @@ TERMINATION_MARGIN_SECONDS = 10
 DEFAULT_RESOURCES: dict[str, dict[str, dict[str, str]]] = {
     "ingest": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {}},
     "consumer": {"requests": {"cpu": "1", "memory": "512Mi"}, "limits": {"memory": "2Gi"}},
+    "deliverer": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
 }
 
 
-def _env(name: str, value: Any) -> dict[str, Any]:
+def env_var(name: str, value: Any) -> dict[str, Any]:
     return {"name": name, "value": str(value)}
 
 
@@ -43,20 +46,20 @@ def common_env(p: ImagePipeline) -> list[dict[str, Any]]:
     backend = p.backend
     queue_var = "IMAGEPIPE_QUEUE_URL" if backend.queue_is_url else "IMAGEPIPE_QUEUE_NAME"
     env = [
-        _env("IMAGEPIPE_BUCKET", backend.bucket),
-        _env(queue_var, backend.queue),
-        _env("AWS_REGION", backend.region),
-        _env("IMAGEPIPE_PIPELINES_FILE", f"{CONFIG_MOUNT}/{PIPELINES_FILE}"),
-        _env("IMAGEPIPE_MAX_PIXELS", p.limits.max_pixels),
-        _env("IMAGEPIPE_OBJECTIVE_SECONDS", p.slo.latency_seconds),
-        _env("IMAGEPIPE_LOG_LEVEL", p.log_level),
-        _env("IMAGEPIPE_LOG_FORMAT", "json"),
-        _env("IMAGEPIPE_IMAGEPIPELINE", p.key),
+        env_var("IMAGEPIPE_BUCKET", backend.bucket),
+        env_var(queue_var, backend.queue),
+        env_var("AWS_REGION", backend.region),
+        env_var("IMAGEPIPE_PIPELINES_FILE", f"{CONFIG_MOUNT}/{PIPELINES_FILE}"),
+        env_var("IMAGEPIPE_MAX_PIXELS", p.limits.max_pixels),
+        env_var("IMAGEPIPE_OBJECTIVE_SECONDS", p.slo.latency_seconds),
+        env_var("IMAGEPIPE_LOG_LEVEL", p.log_level),
+        env_var("IMAGEPIPE_LOG_FORMAT", "json"),
+        env_var("IMAGEPIPE_IMAGEPIPELINE", p.key),
     ]
     if backend.endpoint_url:
-        env.append(_env("IMAGEPIPE_AWS_ENDPOINT_URL", backend.endpoint_url))
+        env.append(env_var("IMAGEPIPE_AWS_ENDPOINT_URL", backend.endpoint_url))
     if p.public_url:
-        env.append(_env("IMAGEPIPE_PUBLIC_URL", p.public_url))
+        env.append(env_var("IMAGEPIPE_PUBLIC_URL", p.public_url))
     return env
 
 
@@ -64,32 +67,49 @@ def ingest_env(p: ImagePipeline) -> list[dict[str, Any]]:
     ingest = p.ingest
     env = [
         *common_env(p),
-        _env("IMAGEPIPE_HOST", "0.0.0.0"),
-        _env("IMAGEPIPE_PORT", INGEST_PORT),
-        _env("IMAGEPIPE_MAX_UPLOAD_BYTES", p.limits.max_upload_bytes),
-        _env("IMAGEPIPE_UPLOAD_TIMEOUT_SECONDS", p.limits.upload_timeout_seconds),
-        _env("IMAGEPIPE_UPLOAD_BUDGET_BYTES", ingest.memory.budget_bytes),
-        _env("IMAGEPIPE_RATE_LIMIT_PER_SECOND", ingest.rate_per_second),
-        _env("IMAGEPIPE_RATE_LIMIT_BURST", ingest.rate_burst),
-        _env("IMAGEPIPE_SHUTDOWN_DELAY_SECONDS", ingest.shutdown_delay_seconds),
+        env_var("IMAGEPIPE_HOST", "0.0.0.0"),
+        env_var("IMAGEPIPE_PORT", INGEST_PORT),
+        env_var("IMAGEPIPE_MAX_UPLOAD_BYTES", p.limits.max_upload_bytes),
+        env_var("IMAGEPIPE_UPLOAD_TIMEOUT_SECONDS", p.limits.upload_timeout_seconds),
+        env_var("IMAGEPIPE_UPLOAD_BUDGET_BYTES", ingest.memory.budget_bytes),
+        env_var("IMAGEPIPE_RATE_LIMIT_PER_SECOND", ingest.rate_per_second),
+        env_var("IMAGEPIPE_RATE_LIMIT_BURST", ingest.rate_burst),
+        env_var("IMAGEPIPE_SHUTDOWN_DELAY_SECONDS", ingest.shutdown_delay_seconds),
     ]
     if ingest.cors_origins:
-        env.append(_env("IMAGEPIPE_CORS_ORIGINS", ",".join(ingest.cors_origins)))
+        env.append(env_var("IMAGEPIPE_CORS_ORIGINS", ",".join(ingest.cors_origins)))
     keys = ingest.api_keys_secret
     if keys:
-        ref = {"name": keys.name, "key": keys.key}
-        env.append({"name": "IMAGEPIPE_API_KEYS", "valueFrom": {"secretKeyRef": ref}})
-    return env
+        env.append(secret_env("IMAGEPIPE_API_KEYS", keys.name, keys.key))
+    return env + webhook_env(p)
+
+
+def secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
+    """A variable the kubelet reads from a Secret key: its value is in no manifest."""
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def webhook_env(p: ImagePipeline) -> list[dict[str, Any]]:
+    """What the event producers (ingest, consumer) read: where events go, which, and the
+    delivery queue; nothing without spec.webhook (their env stays as it was)."""
+    if p.webhook is None:
+        return []
+    return [
+        env_var("IMAGEPIPE_WEBHOOK_URL", p.webhook.url),
+        env_var("IMAGEPIPE_WEBHOOK_EVENTS", ",".join(p.webhook.events)),
+        env_var(*delivery_queue(p.backend.queue)),
+    ]
 
 
 def consumer_env(p: ImagePipeline) -> list[dict[str, Any]]:
     backend = p.backend
     return [
         *common_env(p),
-        _env("IMAGEPIPE_WORKER_SLOTS", p.scaling.slots_per_pod),
-        _env("IMAGEPIPE_METRICS_PORT", METRICS_PORT),
-        _env("IMAGEPIPE_SHUTDOWN_GRACE_SECONDS", p.consumer.shutdown_grace_seconds),
-        _env("IMAGEPIPE_VISIBILITY_TIMEOUT_SECONDS", backend.visibility_timeout_seconds),
+        env_var("IMAGEPIPE_WORKER_SLOTS", p.scaling.slots_per_pod),
+        env_var("IMAGEPIPE_METRICS_PORT", METRICS_PORT),
+        env_var("IMAGEPIPE_SHUTDOWN_GRACE_SECONDS", p.consumer.shutdown_grace_seconds),
+        env_var("IMAGEPIPE_VISIBILITY_TIMEOUT_SECONDS", backend.visibility_timeout_seconds),
+        *webhook_env(p),
     ]
 
 
@@ -105,18 +125,19 @@ def _resources(p: ImagePipeline, role: str) -> dict[str, Any]:
     return resources
 
 
-def _container(p: ImagePipeline, role: str, command: str, env: list[dict[str, Any]]) -> dict[str, Any]:
-    container: dict[str, Any] = {
+def role_container(
+    p: ImagePipeline, role: str, command: str, env: list[dict[str, Any]], config: bool = True
+) -> dict[str, Any]:
+    """`config`: mount the pipelines file (the roles that render or accept images read it)."""
+    mounts = [{"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True}] if config else []
+    result: dict[str, Any] = {
         "name": role,
         "image": p.image,
         "imagePullPolicy": p.image_pull_policy,
         "args": [command],
         "env": env,
         "resources": _resources(p, role),
-        "volumeMounts": [
-            {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True},
-            {"name": "tmp", "mountPath": "/tmp"},
-        ],
+        "volumeMounts": [*mounts, {"name": "tmp", "mountPath": "/tmp"}],
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
@@ -125,11 +146,11 @@ def _container(p: ImagePipeline, role: str, command: str, env: list[dict[str, An
     }
     secret = p.backend.credentials_secret
     if secret:
-        container["envFrom"] = [{"secretRef": {"name": secret}}]
-    return container
+        result["envFrom"] = [{"secretRef": {"name": secret}}]
+    return result
 
 
-def _probe(path: str, port: str, period: int, failures: int, timeout: int = 1) -> dict[str, Any]:
+def http_probe(path: str, port: str, period: int, failures: int, timeout: int = 1) -> dict[str, Any]:
     return {
         "httpGet": {"path": path, "port": port},
         "periodSeconds": period,
@@ -138,26 +159,25 @@ def _probe(path: str, port: str, period: int, failures: int, timeout: int = 1) -
     }
 
 
-def _pod_template(p: ImagePipeline, role: str, container: dict[str, Any]) -> dict[str, Any]:
+def pod_template(p: ImagePipeline, role: str, main: dict[str, Any], config: bool = True) -> dict[str, Any]:
+    """`config`: with the pipelines file, and its hash (a change rolls the pods)."""
+    volumes = [{"name": "config", "configMap": {"name": p.child("config")}}] if config else []
     pod: dict[str, Any] = {
-        "containers": [container],
-        "volumes": [
-            {"name": "config", "configMap": {"name": p.child("config")}},
-            {"name": "tmp", "emptyDir": {}},
-        ],
+        "containers": [main],
+        "volumes": [*volumes, {"name": "tmp", "emptyDir": {}}],
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
     }
-    # Neither role calls the Kubernetes API: no token in the pod (IRSA and pod
+    # No role calls the Kubernetes API: no token in the pod (IRSA and pod
     # identity project their own web-identity token regardless).
     pod["automountServiceAccountToken"] = False
     account = p.service_account(role)
     if account:
         pod["serviceAccountName"] = account
-    annotations = {CONFIG_HASH_ANNOTATION: config_hash(build_configmap(p))}
+    annotations = {CONFIG_HASH_ANNOTATION: config_hash(build_configmap(p))} if config else {}
     return {"metadata": {"labels": labels(p, role), "annotations": annotations}, "spec": pod}
 
 
-def _deployment(p: ImagePipeline, role: str, replicas: int, template: dict[str, Any]) -> Manifest:
+def role_deployment(p: ImagePipeline, role: str, replicas: int, template: dict[str, Any]) -> Manifest:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -167,36 +187,36 @@ def _deployment(p: ImagePipeline, role: str, replicas: int, template: dict[str, 
 
 
 def build_ingest_deployment(p: ImagePipeline) -> Manifest:
-    container = _container(p, "ingest", "serve", ingest_env(p))
+    container = role_container(p, "ingest", "serve", ingest_env(p))
     container["ports"] = [{"name": "http", "containerPort": INGEST_PORT, "protocol": "TCP"}]
     # Both answer from the process's state (never a backend call), so a short
     # timeout matches; backend health comes from the ingest's own background check.
-    container["livenessProbe"] = _probe("/healthz", "http", 10, 3, timeout=2)
-    container["readinessProbe"] = _probe("/readyz", "http", 5, 2, timeout=2)
-    template = _pod_template(p, "ingest", container)
-    template["metadata"]["annotations"].update(_scrape_annotations(INGEST_PORT))
+    container["livenessProbe"] = http_probe("/healthz", "http", 10, 3, timeout=2)
+    container["readinessProbe"] = http_probe("/readyz", "http", 5, 2, timeout=2)
+    template = pod_template(p, "ingest", container)
+    template["metadata"]["annotations"].update(scrape_annotations(INGEST_PORT))
     # Delay (still accepting while endpoints go), drain one whole upload, margin:
     # IMAGEPIPE_SHUTDOWN_GRACE_SECONDS is not set for the ingest, so its default applies.
     template["spec"]["terminationGracePeriodSeconds"] = termination_grace_seconds(
         p.ingest.shutdown_delay_seconds, p.limits.upload_timeout_seconds, Settings().shutdown_grace_seconds
     )
-    return _deployment(p, "ingest", p.ingest.replicas, template)
+    return role_deployment(p, "ingest", p.ingest.replicas, template)
 
 
 def build_consumer_deployment(p: ImagePipeline) -> Manifest:
     """`spec.replicas` is the creation value only: afterwards the autoscaler (or KEDA) owns it."""
-    container = _container(p, "consumer", "consume", consumer_env(p))
+    container = role_container(p, "consumer", "consume", consumer_env(p))
     container["ports"] = [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}]
-    container["livenessProbe"] = _probe("/healthz", "metrics", 10, 6)
-    container["readinessProbe"] = _probe("/healthz", "metrics", 5, 2)
-    template = _pod_template(p, "consumer", container)
-    template["metadata"]["annotations"].update(_scrape_annotations(METRICS_PORT))
+    container["livenessProbe"] = http_probe("/healthz", "metrics", 10, 6)
+    container["readinessProbe"] = http_probe("/healthz", "metrics", 5, 2)
+    template = pod_template(p, "consumer", container)
+    template["metadata"]["annotations"].update(scrape_annotations(METRICS_PORT))
     grace = p.consumer.shutdown_grace_seconds + TERMINATION_MARGIN_SECONDS
     template["spec"]["terminationGracePeriodSeconds"] = grace
-    deployment = _deployment(p, "consumer", p.scaling.min_replicas, template)
+    deployment = role_deployment(p, "consumer", p.scaling.min_replicas, template)
     deployment["metadata"]["annotations"] = {REPLICAS_OWNER_ANNOTATION: p.scaling.engine}
     return deployment
 
 
-def _scrape_annotations(port: int) -> dict[str, str]:
+def scrape_annotations(port: int) -> dict[str, str]:
     return {"prometheus.io/scrape": "true", "prometheus.io/port": str(port), "prometheus.io/path": "/metrics"}

@@ -15,7 +15,9 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
+from imagepipe.operator.children import PRUNABLE
 from imagepipe.operator.imagepipeline import parse_imagepipeline
+from imagepipe.operator.kube import PLURALS
 from imagepipe.operator.metrics import DEFAULT_PORT as METRICS_DEFAULT_PORT
 from imagepipe.operator.schema import openapi_schema
 
@@ -211,9 +213,18 @@ def test_rbac_is_least_privilege(docs: list[dict[str, Any]]) -> None:
             assert "*" not in (group, resource, verb)
             assert verb not in {"deletecollection", "escalate", "bind", "impersonate"}
             assert resource not in {"secrets", "clusterroles", "roles", "rolebindings"}
-            # Only the optional children the operator prunes may be deleted.
-            optional = {"ingresses", "networkpolicies", "prometheusrules", "scaledobjects"}
-            assert verb != "delete" or resource in optional | {"triggerauthentications"}
+            # Only the optional children the operator prunes may be deleted (the deliverer
+            # makes that Deployments too: the code deletes only its own, by uid).
+            optional = {PLURALS[kind] for _, kind, _ in PRUNABLE}
+            assert optional == {
+                "ingresses",
+                "networkpolicies",
+                "prometheusrules",
+                "scaledobjects",
+                "triggerauthentications",
+                "deployments",
+            }
+            assert verb != "delete" or resource in optional
 
 
 def test_namespaced_rbac_grants_only_watched_namespaces(all_on: list[dict[str, Any]]) -> None:

@@ -51,12 +51,14 @@ def test_children_names_and_labels(full: dict[str, Any]) -> None:
         ("PrometheusRule", "catalogue-slo"),
         ("NetworkPolicy", "catalogue-ingest"),
         ("NetworkPolicy", "catalogue-consumer"),
+        ("Deployment", "catalogue-deliverer"),
+        ("NetworkPolicy", "catalogue-deliverer"),
     }
     for child in children:
         assert child["metadata"]["namespace"] == "media"
         assert LABELS.items() <= child["metadata"]["labels"].items()
         assert child["metadata"]["labels"]["app.kubernetes.io/instance"] == "catalogue"
-    for role in ("ingest", "consumer"):
+    for role in ("ingest", "consumer", "deliverer"):
         deployment = next(c for c in children if c["metadata"]["name"] == f"catalogue-{role}")
         assert deployment["metadata"]["labels"]["app.kubernetes.io/component"] == role
         assert deployment["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"] == role

@@ -86,6 +86,10 @@ BROKEN: dict[str, Callable[[dict[str, Any]], None]] = {
     "unknown engine": _set("scaling.engine", "hpa"),
     "bad bucket name": _set("backend.bucket", "Not_A_Bucket"),
     "no image": lambda spec: spec.pop("image"),
+    "webhook without a secret": lambda spec: spec["webhook"].pop("secretRef"),
+    "webhook over ftp": _set("webhook.url", "ftp://hooks.example.com/"),
+    "webhook event unknown": _set("webhook.events", ["image.viewed"]),
+    "webhook horizon past 13 days": _set("webhook.horizonSeconds", 13 * 24 * 3600 + 1),
 }
 
 

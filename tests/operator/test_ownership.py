@@ -69,8 +69,18 @@ ROWS = {
         {CONFIG: found(CONFIG, a=1), INGRESS: found(INGRESS)},
         ([], [], [INGRESS], []),
     ),
-    "foreign prunable is a conflict, never deleted": (
+    "foreign prunable not asked for is left alone, never deleted": (
         [CONFIG],
+        {CONFIG: found(CONFIG, a=1), INGRESS: found(INGRESS, owner=None)},
+        ([], [], [], []),
+    ),
+    "another pipeline's prunable not asked for is left alone": (
+        [CONFIG],
+        {CONFIG: found(CONFIG, a=2), INGRESS: found(INGRESS, owner="x")},
+        ([], [CONFIG], [], []),
+    ),
+    "foreign prunable asked for is a conflict": (
+        [CONFIG, INGRESS],
         {CONFIG: found(CONFIG, a=1), INGRESS: found(INGRESS, owner=None)},
         ([], [], [], [INGRESS]),
     ),

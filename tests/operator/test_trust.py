@@ -72,7 +72,15 @@ ROWS = {
     "prefix is a prefix, not a substring": ({"image": "x/registry.example.com/imagepipe:1"}, ["spec.image"]),
     "another service account": (
         {"backend__serviceAccountName": "kube-system-admin"},
-        ["spec.ingest.serviceAccountName", "spec.consumer.serviceAccountName"],
+        [
+            "spec.ingest.serviceAccountName",
+            "spec.consumer.serviceAccountName",
+            "spec.webhook.serviceAccountName",
+        ],
+    ),
+    "the deliverer's own account": (
+        {"webhook__serviceAccountName": "default"},
+        ["spec.webhook.serviceAccountName"],
     ),
     "one role's own account": (
         {"consumer__serviceAccountName": "default"},
