@@ -1,6 +1,7 @@
-"""Does the pipeline's bucket, queue and dead-letter queue exist, and do they
-keep the contract: queues as `queue_contract` needs them, variants servable
-(public-read or a CDN), originals refused to anonymous readers? With
+"""Does the pipeline's bucket, queue and dead-letter queue (and, with
+spec.webhook, its delivery queue) exist, and do they keep the contract:
+queues as `queue_contract` needs them, variants servable (public-read or a
+CDN), originals refused to anonymous readers? With
 `provision`, create what is missing and add our configuration first (the
 same code as `imagepipe dev`). The operator uses its own AWS identity."""
 
@@ -18,10 +19,18 @@ from imagepipe.config import Settings
 from imagepipe.lifecycle import ORIGINALS_EXPIRY_DAYS
 from imagepipe.privacy import originals_problem
 from imagepipe.problems import Problem
-from imagepipe.provision import ensure_bucket, ensure_queues, http_status, is_created_by_us, queue_url
+from imagepipe.provision import (
+    ensure_bucket,
+    ensure_delivery_queue,
+    ensure_queues,
+    http_status,
+    is_created_by_us,
+    queue_url,
+)
 from imagepipe.queue_contract import QueueFacts, QueueNeeds, contract_problems, queue_name
 
 from .imagepipeline import ImagePipeline
+from .webhookspec import delivery_queue
 
 # A refusal is retried with backoff: 15 s, 30 s, ... up to 10 minutes.
 RETRY_FIRST_SECONDS = 15.0
@@ -65,6 +74,7 @@ async def check_backend(p: ImagePipeline) -> BackendState:
             s3, sqs = await open_clients(settings, stack)
             problems = await _provision(p, s3, sqs) if p.backend.provision else []
             problems += await _inspect(p, s3, sqs, await open_anonymous_s3(settings, stack))
+            problems += await _delivery_queue(p, sqs)
     except (ClientError, BotoCoreError, OSError) as exc:
         return failure_state(exc)
     return backend_state(problems)
@@ -94,6 +104,16 @@ async def _provision(p: ImagePipeline, s3: Any, sqs: Any) -> list[Problem]:
         backend.visibility_timeout_seconds,
     )
     return list(report.problems)
+
+
+async def _delivery_queue(p: ImagePipeline, sqs: Any) -> list[Problem]:
+    """With spec.webhook: QUEUE-webhooks, created with the job queue under `provision`,
+    else checked; either way it must keep an event for the whole horizon."""
+    if p.webhook is None:
+        return []
+    name = queue_name(delivery_queue(p.backend.queue)[1])
+    found = await ensure_delivery_queue(sqs, name, p.webhook.horizon(), create=p.backend.provision)
+    return list(found.problems)
 
 
 async def _inspect(p: ImagePipeline, s3: Any, sqs: Any, anonymous_s3: Any) -> list[Problem]:

@@ -13,7 +13,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
-from imagepipe.config import WEBHOOK_QUEUE_SUFFIX
+from imagepipe.config import WEBHOOK_QUEUE_SUFFIX, Settings
 from imagepipe.webhooks.events import EVENT_TYPES
 
 
@@ -34,6 +34,10 @@ class Webhook:
     events: tuple[str, ...]  # in the order given; all of EVENT_TYPES when unset
     horizon_seconds: int | None  # None: the deliverer's default
     service_account_name: str | None  # spec.webhook's, else spec.backend's
+
+    def horizon(self) -> int:
+        """The horizon the deliverer applies: spec.webhook.horizonSeconds, else its default."""
+        return self.horizon_seconds or Settings().webhook_horizon_seconds
 
 
 def parse_webhook(raw: dict[str, Any] | None, backend_account: str | None) -> Webhook | None:

@@ -181,3 +181,29 @@ def test_a_refused_call_names_the_missing_permission(status: int, reason: str) -
     state = failure_state(ClientError(error, "GetBucketTagging"))
     assert (state.ready, state.reason) == (False, reason)
     assert "GetBucketTagging" in state.message
+
+
+def test_the_delivery_queue_is_provisioned_or_checked(moto: MotoServer, minimal: dict[str, Any]) -> None:
+    """With spec.webhook: QUEUE-webhooks beside the job queue, kept for the whole horizon."""
+    moto.reset()
+    assert check(minimal, moto, provision=True).ready  # the rest, before the webhook is named
+    _, sqs = clients(moto)
+    with pytest.raises(ClientError):
+        sqs.get_queue_url(QueueName="photos-jobs-webhooks")
+    minimal["spec"]["webhook"] = {"url": "https://hooks.example.com/in", "secretRef": {"name": "hooks"}}
+    state = check(minimal, moto)
+    assert (state.ready, state.reason) == (False, "WebhookQueueMissing"), state.message
+    assert "photos-jobs-webhooks" in state.message
+    state = check(minimal, moto, provision=True)
+    assert state.ready, state.message
+    url = sqs.get_queue_url(QueueName="photos-jobs-webhooks")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert int(attributes["MessageRetentionPeriod"]) == 14 * DAY and "RedrivePolicy" not in attributes
+    assert check(minimal, moto).ready  # idempotent: found, not created again
+    # A queue of the owner's that drops events before their horizon is reported, never changed.
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"MessageRetentionPeriod": str(DAY)})
+    minimal["spec"]["webhook"]["horizonSeconds"] = 2 * DAY
+    state = check(minimal, moto, provision=True)
+    assert (state.ready, state.reason) == (False, "WebhookQueueRetentionTooShort"), state.message
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["MessageRetentionPeriod"])
+    assert attributes["Attributes"]["MessageRetentionPeriod"] == str(DAY)
