@@ -9,6 +9,7 @@ from imagepipe.aws import Backends
 from imagepipe.config import Settings
 from imagepipe.context import Limits
 from imagepipe.jobstore.store import JobStore
+from imagepipe.webhooks.outbox import Outbox
 
 from .messages import Deleter, Received
 from .metrics import Metrics
@@ -28,6 +29,8 @@ class JobEnv:
     metrics: Metrics
     deleter: Deleter
     redrive: Redrive
+    # Where events go once a job's state is durable (a no-op with webhooks off).
+    outbox: Outbox
     # First visibility of a handed-back message; doubles with each receive.
     release_base_seconds: int
     # How long the last attempt keeps trying to record `retries_exhausted`.

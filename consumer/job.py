@@ -8,6 +8,12 @@ by another worker, or `failed`, is left exactly as it is; a job `deleted`
 (or never created) loses the variants this worker wrote. Either way the
 message is deleted. The job is checked once more just before the uploads, so
 a deletion during rendering writes nothing.
+
+Webhook events: once Complete or Fail is durable, its event goes to the
+delivery queue before the message is deleted; a job found already
+`completed` or `failed` emits its current document's event again (the
+worker that made it final may have died before emitting). An event that
+cannot be emitted hands the message back instead of deleting it.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from imagepipe.jobstore.transitions import (
 )
 from imagepipe.logs import job_context
 
+from .emission import FINAL, Emission
 from .env import JobEnv
 from .heartbeat import Heartbeat
 from .messages import Received, set_visibility
@@ -96,6 +103,7 @@ class Job:
         self.heartbeat = Heartbeat(
             env.backends.sqs, env.backends.queue_url, message, env.settings.visibility_timeout_seconds
         )
+        self.events = Emission(env, job.job_id, self.event_unsent)
 
     async def run(self) -> None:
         async with self.heartbeat:
@@ -153,7 +161,6 @@ class Job:
             return
         # Enqueue → completed: the moment the client can see the result.
         latency = time.time() - _epoch(self.job.enqueued_at, self.message)
-        await self.delete()
         self.m.job_latency.labels(self.job.pipeline).observe(latency)
         self.m.jobs.labels(self.job.pipeline, "completed", "none").inc()
         late = latency > self.env.settings.objective_seconds
@@ -163,6 +170,8 @@ class Job:
             "job completed",
             extra={"latency_seconds": round(latency, 3), "late": late, "late_at": rendered.late_at},
         )
+        if await self.events.emitted(done):
+            await self.delete()
 
     async def refused(self, refusal: Refused) -> None:
         """Another party decided first: stop, clean up only if the job is gone, drop the message."""
@@ -174,6 +183,8 @@ class Job:
             log.info("job already finished elsewhere; dropping the message", extra={"state": refusal.reason})
             outcome = "duplicate" if refusal.reason == COMPLETED else "refused"
             self.m.jobs.labels(self.job.pipeline, outcome, "none").inc()
+            if refusal.reason in FINAL and not await self.events.reemitted():
+                return
         await self.delete()
 
     # --- failures -----------------------------------------------------------
@@ -205,14 +216,12 @@ class Job:
                 return
             if outcome is not None:
                 self.m.jobs.labels(self.job.pipeline, "failed", action.fail_with).inc()
+                if not await self.events.emitted(outcome):
+                    return
         if action.delete:
             await self.delete()
             return
-        await self.heartbeat.stop()
-        self.m.retried.labels(code).inc()
-        await set_visibility(
-            self.env.backends.sqs, self.env.backends.queue_url, self.message, action.visibility
-        )
+        await self.hand_back(code, action.visibility)
 
     async def record_failure(self, code: str, reason: str) -> dict[str, Any] | Refused | None:
         """Fail the job; a last attempt keeps trying (under the heartbeat) before its message goes.
@@ -240,6 +249,16 @@ class Job:
     async def upload(self, variants: list[RenderedVariant]) -> None:
         put = functools.partial(self.store.put_variant, self.job.job_id, self.job.spec)
         await asyncio.gather(*(retrying(functools.partial(put, v)) for v in variants))
+
+    async def event_unsent(self) -> None:
+        """The job is final but its event is not on the delivery queue: hand the message back."""
+        action = self.env.rules(Trouble.EVENT_UNSENT, self.message, shutting_down=False)
+        await self.hand_back(Trouble.EVENT_UNSENT.value, action.visibility)
+
+    async def hand_back(self, reason: str, visibility: int) -> None:
+        await self.heartbeat.stop()
+        self.m.retried.labels(reason).inc()
+        await set_visibility(self.env.backends.sqs, self.env.backends.queue_url, self.message, visibility)
 
     async def delete(self) -> None:
         if await self.env.deleter.delete(self.message):

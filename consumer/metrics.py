@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from imagepipe.errors import IMAGE_ERROR_CODES
 from imagepipe.jobstore.conflicts import conflicts_counter
 from imagepipe.slo import LATENCY_BUCKETS
+from imagepipe.webhooks.outbox import events_counter
 
 STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 STAGES = ("download", "decode", "resize", "encode", "upload")
@@ -80,6 +81,7 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.webhook_events = events_counter(r)
         for result in DEAD_LETTER_RESULTS:
             self.dead_letters.labels(result)
         for stage in STAGES:

@@ -10,6 +10,10 @@ do with the job and its message. `job.py` only carries the action out.
 - On the last receive the redrive policy allows, the job is recorded as
   failed (`retries_exhausted`) before the message is handed back; the
   redrive policy moves it to the dead-letter queue, whose sweeper deletes it.
+- A job whose final state is durable but whose webhook event could not be
+  put on the delivery queue is never failed: its message is handed back
+  like a transient fault's, on the last receive too (its redelivery, or the
+  dead-letter sweeper, finds the job final and emits the event again).
 - A message from a newer producer is left for a newer consumer (a visibility
   of at least a minute); an unparseable one is handed back quickly, so that
   the redrive policy moves it to the dead-letter queue. Neither touches a job.
@@ -33,6 +37,7 @@ class Trouble(Enum):
     INTERRUPTED = "interrupted"  # the job was cut off by a shutdown
     NEWER_VERSION = "newer_version"  # a message this consumer must not process
     BAD_MESSAGE = "bad_message"  # a message that is not a job at all
+    EVENT_UNSENT = "event_unsent"  # the job is final, its webhook event not on the delivery queue
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,8 @@ def decide(
         )
     if trouble is Trouble.BAD_MESSAGE:
         return Action(None, False, release_visibility(receive_count, 1))
+    if trouble is Trouble.EVENT_UNSENT:
+        return Action(None, False, 0 if shutting_down else release_visibility(receive_count, release_base))
     if receive_count >= max_receives:
         # The next receive would move the message to the dead-letter queue.
         return Action(fail_with=RETRIES_EXHAUSTED, delete=False, visibility=0)

@@ -5,9 +5,13 @@ The dead-letter queue is the one the job queue's redrive policy names (no
 setting of its own), and it is swept only while ListDeadLetterSourceQueues
 shows that it serves our queue alone: a queue shared with other producers is
 reported and left alone. A job already final stays as it is (the transition
-is refused); an unparseable message is logged with its id and size and
-deleted (it has no job); a message of a newer version is left for a newer
-consumer. Every consumer sweeps; compare-and-swap makes that safe.
+is refused). Either way the job's webhook event (`image.failed`, or the
+current document's event of a job already final) goes to the delivery queue
+before the dead-letter message is deleted; a sweep that cannot emit it
+leaves the message, which reappears for a later sweep. An unparseable
+message is logged with its id and size and deleted (it has no job); a
+message of a newer version is left for a newer consumer. Every consumer
+sweeps; compare-and-swap makes that safe.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from typing import Any
 from imagepipe.jobs import BadMessage, UnknownVersion, now_iso, parse_message
 from imagepipe.jobstore.transitions import Fail, Refused
 
+from .emission import FINAL, emit_current
 from .env import JobEnv
 from .messages import Received, parse_received
+from .retry import retrying
 from .rules import RETRIES_EXHAUSTED
 
 log = logging.getLogger(__name__)
@@ -118,11 +124,14 @@ class Sweeper:
             )
             outcome = await self.env.store.apply(job.job_id, fail)
             if isinstance(outcome, Refused):
+                if outcome.reason in FINAL:
+                    await emit_current(self.env, job.job_id)
                 log.info(
                     "dead-lettered job already final", extra={"job_id": job.job_id, "state": outcome.reason}
                 )
                 self.env.metrics.dead_letters.labels("already_final").inc()
             else:
+                await retrying(lambda: self.env.outbox.emit(outcome))
                 log.warning(
                     "dead-lettered job failed", extra={"job_id": job.job_id, "code": RETRIES_EXHAUSTED}
                 )

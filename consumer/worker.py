@@ -22,6 +22,7 @@ from imagepipe.exposition import exposed
 from imagepipe.jobqueue import NoRedrivePolicy
 from imagepipe.jobstore.store import ConditionalWritesUnsupported, JobStore
 from imagepipe.spec import load_pipelines
+from imagepipe.webhooks.outbox import DeliveryQueueMissing, Outbox
 
 from .env import JobEnv
 from .health import Liveness, build_app, serve
@@ -84,9 +85,10 @@ class Consumer:
                 backends.bucket,
                 on_refused=lambda reason: self.metrics.status_conflicts.labels(reason).inc(),
             )
+            outbox = Outbox(backends.sqs, self.settings, self.metrics.webhook_events)
             try:
-                redrive = await self.preflight(store, backends)
-            except (ConditionalWritesUnsupported, NoRedrivePolicy) as exc:
+                redrive = await self.preflight(store, backends, outbox)
+            except (ConditionalWritesUnsupported, NoRedrivePolicy, DeliveryQueueMissing) as exc:
                 log.error("refusing to start: %s", exc)
                 return 2
             if redrive is None:
@@ -105,6 +107,7 @@ class Consumer:
                 backends=backends,
                 store=store,
                 redrive=redrive,
+                outbox=outbox,
                 settings=self.settings,
                 pool=pool,
                 metrics=self.metrics,
@@ -135,8 +138,9 @@ class Consumer:
         log.info("consumer stopped")
         return 0
 
-    async def preflight(self, store: JobStore, backends: Backends) -> Redrive | None:
-        """Check the backends before taking work: conditional writes, a redrive policy.
+    async def preflight(self, store: JobStore, backends: Backends, outbox: Outbox) -> Redrive | None:
+        """Check the backends before taking work: conditional writes, a redrive policy,
+        the delivery queue when webhooks are on.
 
         Waits out an unreachable backend (None if stopped meanwhile); a backend
         that answers but cannot be used raises.
@@ -145,8 +149,9 @@ class Consumer:
         while not self.stopping.is_set():
             try:
                 await store.check_conditional_writes()
+                await outbox.open()
                 return await Redrive.load(backends.sqs, backends.queue_url)
-            except (ConditionalWritesUnsupported, NoRedrivePolicy):
+            except (ConditionalWritesUnsupported, NoRedrivePolicy, DeliveryQueueMissing):
                 raise
             except Exception as exc:
                 delay = backoff(attempt, 0.5, 10.0)

@@ -26,6 +26,7 @@ from imagepipe.service.readiness import BackendCheck
 from imagepipe.service.shutdown import Lifecycle
 from imagepipe.service.state import INGEST, Ingest
 from imagepipe.spec import VariantList, load_pipelines
+from imagepipe.webhooks.outbox import Outbox
 
 # How long one S3/SQS call may take before the upload answers 503.
 BACKEND_TIMEOUT_SECONDS = 15.0
@@ -69,6 +70,8 @@ def create_app(
                 on_refused=lambda reason: state.metrics.status_conflicts.labels(reason).inc(),
             )
             await state.check_backend()
+            state.outbox = Outbox(state.backends.sqs, settings, state.metrics.webhook_events, backend_timeout)
+            await state.open_outbox()
             # One check before serving, so the first probe already knows.
             await state.backend.check(state.ping)
             checking = asyncio.create_task(state.backend.run(state.ping))
@@ -76,7 +79,7 @@ def create_app(
             checking.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await checking
-            state.store = state.backends = None
+            state.store = state.backends = state.outbox = None
 
     app.cleanup_ctx.append(backends)
     add_routes(app)

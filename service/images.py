@@ -15,7 +15,7 @@ from imagepipe.errors import BackendUnavailable, BadRequest, ImagePipeError, Upl
 from imagepipe.geometry import Focus, parse_focus
 from imagepipe.jobs import is_job_id, job_message, new_job_id, now_iso
 from imagepipe.jobstore.documents import public_document, queued_doc
-from imagepipe.jobstore.transitions import Queue, Refused
+from imagepipe.jobstore.transitions import DELETED, Queue, Refused, StatusDoc, state_of
 from imagepipe.processing import probe
 from imagepipe.service.budget import Charge
 from imagepipe.service.errors import ApiError
@@ -185,17 +185,31 @@ async def expect_upload(request: web.Request) -> web.StreamResponse | None:
     return None
 
 
-async def load_job(request: web.Request) -> tuple[str | None, dict[str, Any]]:
-    """The caller and the job's status document; 404 for another key's job."""
+async def stored_document(request: web.Request) -> tuple[str | None, StatusDoc]:
+    """The caller and the job's stored document, a tombstone too; 404 for an
+    unknown job or another key's."""
     app = ingest(request)
     owner = app.auth.owner(request)
     job_id = request.match_info["job_id"]
     if not is_job_id(job_id):
         raise BadRequest("the job id is not a UUID4 string")
-    doc = await app.jobs().status(job_id)
+    doc = (await app.jobs().read(job_id)).doc
     if doc is None or not app.auth.may_see(owner, doc.get("owner")):
-        raise ApiError(404, "not_found", "no such job")
-    return owner, public_document(doc, app.settings.variant_base_url())
+        raise not_found()
+    return owner, doc
+
+
+def not_found() -> ApiError:
+    return ApiError(404, "not_found", "no such job")
+
+
+async def load_job(request: web.Request) -> tuple[str | None, dict[str, Any]]:
+    """The caller and the job's status document as clients see it; 404 for a
+    deleted job, an unknown one or another key's."""
+    owner, doc = await stored_document(request)
+    if state_of(doc) == DELETED:
+        raise not_found()
+    return owner, public_document(doc, ingest(request).settings.variant_base_url())
 
 
 async def get_status(request: web.Request) -> web.Response:
@@ -204,8 +218,24 @@ async def get_status(request: web.Request) -> web.Response:
 
 
 async def delete(request: web.Request) -> web.Response:
-    _, doc = await load_job(request)
-    if isinstance(await ingest(request).jobs().delete_job(doc["job_id"]), Refused):
-        raise ApiError(404, "not_found", "no such job")  # deleted by a concurrent request
-    log.info("job deleted", extra={"job_id": doc["job_id"]})
-    return web.Response(status=204)
+    """Tombstone the job, remove its outputs, emit `image.deleted`, then 204.
+
+    A repeat by the owner of a job already deleted (a client whose DELETE
+    failed or timed out) removes and emits again, for a DELETE that died
+    between its steps, and answers 404 as before: a deleted job is no job.
+    Any failure answers 503, and a repeat finishes the work."""
+    app = ingest(request)
+    _, stored = await stored_document(request)
+    store, job_id = app.jobs(), str(stored["job_id"])
+    doc: StatusDoc | None = stored
+    if state_of(doc) != DELETED:
+        decided = await store.delete_job(job_id)
+        if not isinstance(decided, Refused):
+            await app.emit(decided)
+            log.info("job deleted", extra={"job_id": job_id})
+            return web.Response(status=204)
+        # A concurrent request deleted it first.
+        doc = (await store.read(job_id)).doc
+    await store.remove_outputs(job_id)
+    await app.emit(doc)
+    raise not_found()

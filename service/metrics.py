@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from imagepipe.errors import IMAGE_ERROR_CODES
 from imagepipe.exposition import exposed
 from imagepipe.jobstore.conflicts import conflicts_counter
+from imagepipe.webhooks.outbox import events_counter
 
 MB = 1024 * 1024
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -75,6 +76,7 @@ class IngestMetrics:
             registry=self.registry,
         )
         self.status_conflicts = conflicts_counter(self.registry)
+        self.webhook_events = events_counter(self.registry)
         for code in REJECTION_CODES:
             self.rejected.labels(code)
         for status in UPLOAD_STATUSES:

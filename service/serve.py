@@ -25,6 +25,7 @@ from imagepipe.service.protocol import IngestRunner
 from imagepipe.service.shutdown import serve
 from imagepipe.service.state import INGEST
 from imagepipe.spec import load_pipelines
+from imagepipe.webhooks.outbox import DeliveryQueueMissing
 
 log = logging.getLogger("imagepipe.service")
 
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     runner = IngestRunner(app, access_log_class=AccessLogger, shutdown_timeout=1.0, handle_signals=False)
     try:
         asyncio.run(serve(runner, host, port, state.lifecycle, settings.shutdown_delay_seconds, drain))
-    except ConditionalWritesUnsupported as exc:
+    except (ConditionalWritesUnsupported, DeliveryQueueMissing) as exc:
         print(f"imagepipe serve: {exc}", file=sys.stderr)
         return 2
     log.info("ingest stopped")

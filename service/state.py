@@ -14,6 +14,7 @@ from imagepipe.errors import BackendUnavailable
 from imagepipe.jobqueue import send_job
 from imagepipe.jobs import JobMessage
 from imagepipe.jobstore.store import ConditionalWritesUnsupported, JobStore
+from imagepipe.jobstore.transitions import StatusDoc
 from imagepipe.service.auth import Authenticator
 from imagepipe.service.budget import UploadBudget
 from imagepipe.service.metrics import IngestMetrics
@@ -21,6 +22,7 @@ from imagepipe.service.ratelimit import RateLimiter
 from imagepipe.service.readiness import BackendCheck
 from imagepipe.service.shutdown import Lifecycle
 from imagepipe.spec import VariantList
+from imagepipe.webhooks.outbox import Outbox
 
 log = logging.getLogger("imagepipe.service")
 
@@ -39,6 +41,8 @@ class Ingest:
     # Set once the backends are open (application startup).
     store: JobStore | None = None
     backends: Backends | None = None
+    # Where DELETE puts its `image.deleted` event (a no-op with webhooks off).
+    outbox: Outbox | None = None
     # The backend was seen to enforce conditional writes.
     checked: bool = False
 
@@ -51,6 +55,21 @@ class Ingest:
         assert self.backends is not None
         b = self.backends
         await self.jobs().objects.call("send message", send_job(b.sqs, b.queue_url, message, trace_id))
+
+    async def open_outbox(self) -> None:
+        """Resolve the delivery queue at start-up; DeliveryQueueMissing refuses to start.
+
+        One that cannot be reached now is resolved by the first emission."""
+        assert self.outbox is not None
+        try:
+            await self.outbox.open()
+        except BackendUnavailable:
+            log.warning("could not reach the webhook delivery queue; the first event will look again")
+
+    async def emit(self, doc: StatusDoc | None) -> None:
+        """The durable document's event on the delivery queue; BackendUnavailable (503) when not."""
+        assert self.outbox is not None
+        await self.outbox.emit(doc)
 
     async def check_backend(self) -> None:
         """Refuse a backend without conditional writes (ConditionalWritesUnsupported).

@@ -7,12 +7,13 @@ import pytest
 
 from imagepipe.consumer.rules import Action, Trouble, decide, release_visibility
 
-P, T, INT, N, B = (
+P, T, INT, N, B, E = (
     Trouble.PERMANENT,
     Trouble.TRANSIENT,
     Trouble.INTERRUPTED,
     Trouble.NEWER_VERSION,
     Trouble.BAD_MESSAGE,
+    Trouble.EVENT_UNSENT,
 )
 BASE = 30
 
@@ -44,6 +45,12 @@ BASE = 30
         (N, 2, 5, True, Action(None, delete=False, visibility=120)),
         (B, 1, 5, False, Action(None, delete=False, visibility=1)),
         (B, 3, 3, False, Action(None, delete=False, visibility=4)),
+        # A final job whose event is not on the delivery queue yet: handed back, never
+        # failed, on the last receive too (the sweeper re-emits from the dead-letter queue).
+        (E, 1, 5, False, Action(None, delete=False, visibility=30)),
+        (E, 3, 5, False, Action(None, delete=False, visibility=120)),
+        (E, 5, 5, False, Action(None, delete=False, visibility=480)),
+        (E, 2, 5, True, Action(None, delete=False, visibility=0)),
     ],
 )
 def test_failure_rules(

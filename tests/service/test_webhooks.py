@@ -1,0 +1,145 @@
+"""DELETE's `image.deleted` event, read off the delivery queue of the loopback
+moto server: emitted before the 204; emitted again (same id) by the owner's
+repeated DELETE, which still answers 404; never for another key's job; a 503
+while it cannot be emitted, the repeat finishing the work; nothing needed
+with webhooks off; and `imagepipe serve` refusing to start without its
+delivery queue."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import pytest
+import requests
+
+from imagepipe.config import Settings
+from imagepipe.jobstore.keys import status_key
+from imagepipe.processes import start_process
+from imagepipe.webhooks.events import WebhookEvent, event_id, parse_message
+from tests.service.conftest import KEYS, QUEUE, Served, ServiceFactory, backend_env
+from tests.support.backend import MotoServer, free_port
+
+HOOK = "https://hooks.example.test/imagepipe"
+
+
+def bearer(key_id: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {KEYS[key_id]}"}
+
+
+@pytest.fixture
+def delivery_url(settings: Settings, sqs: Any) -> str:
+    return str(sqs.create_queue(QueueName=f"{QUEUE}-webhooks")["QueueUrl"])
+
+
+@pytest.fixture
+def hooked(make_service: ServiceFactory, delivery_url: str) -> Served:
+    return make_service(webhook_url=HOOK, api_keys=tuple(KEYS.items()))
+
+
+def upload(service: Served, image: bytes, key_id: str = "alice") -> str:
+    r = requests.post(f"{service.url}/v1/images", files={"file": image}, headers=bearer(key_id), timeout=30)
+    assert r.status_code == 202, r.text
+    return str(r.json()["job_id"])
+
+
+def delete(service: Served, job_id: str, key_id: str = "alice") -> requests.Response:
+    return requests.delete(f"{service.url}/v1/images/{job_id}", headers=bearer(key_id), timeout=30)
+
+
+def events(sqs: Any, url: str) -> list[WebhookEvent]:
+    """Every event on the delivery queue now (each receive hides it for later calls)."""
+    got: list[WebhookEvent] = []
+    while True:
+        response = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=600)
+        if not response.get("Messages"):
+            return got
+        got += [parse_message(m["Body"]) for m in response["Messages"]]
+
+
+def tombstone(s3: Any, settings: Settings, job_id: str) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(
+        s3.get_object(Bucket=settings.bucket, Key=status_key(job_id))["Body"].read()
+    )
+    return doc
+
+
+def test_delete_emits_image_deleted_and_a_repeat_emits_it_again(
+    hooked: Served, settings: Settings, s3: Any, sqs: Any, delivery_url: str, images: dict[str, bytes]
+) -> None:
+    job_id = upload(hooked, images["jpeg"])
+    assert events(sqs, delivery_url) == [], "an upload emits nothing"
+    assert delete(hooked, job_id).status_code == 204
+    [event] = events(sqs, delivery_url)
+    doc = tombstone(s3, settings, job_id)
+    assert event == WebhookEvent(
+        event_id(job_id, "image.deleted", doc["deleted_at"]), "image.deleted", job_id, doc["deleted_at"], doc
+    )
+    assert doc["owner"] == "alice" and doc["status"] == "deleted"
+    # Another key's repeat learns nothing and emits nothing; the owner's re-emits the same event.
+    r = delete(hooked, job_id, "bob")
+    assert (r.status_code, r.json()["error"]["code"]) == (404, "not_found")
+    assert events(sqs, delivery_url) == []
+    r = delete(hooked, job_id)
+    assert (r.status_code, r.json()["error"]["code"]) == (404, "not_found")
+    assert events(sqs, delivery_url) == [event]
+    metrics = requests.get(f"{hooked.url}/metrics", timeout=10).text
+    assert 'imagepipe_webhook_events_total{event="image.deleted"} 2.0' in metrics
+
+
+def test_an_event_that_cannot_be_emitted_answers_503_and_the_repeat_finishes(
+    hooked: Served, settings: Settings, s3: Any, sqs: Any, delivery_url: str, images: dict[str, bytes]
+) -> None:
+    job_id = upload(hooked, images["png"])
+    s3.put_object(Bucket=settings.bucket, Key=f"variants/{job_id}/abc/thumbnail.webp", Body=b"x")
+    sqs.delete_queue(QueueUrl=delivery_url)
+    r = delete(hooked, job_id)
+    assert (r.status_code, r.json()["error"]["code"]) == (503, "backend_unavailable")
+    assert "Retry-After" in r.headers
+    # The deletion itself is durable: the job reads as gone, its outputs are gone.
+    assert (
+        requests.get(f"{hooked.url}/v1/images/{job_id}", headers=bearer("alice"), timeout=10).status_code
+        == 404
+    )
+    assert s3.list_objects_v2(Bucket=settings.bucket, Prefix=f"variants/{job_id}/").get("KeyCount") == 0
+    assert sqs.create_queue(QueueName=f"{QUEUE}-webhooks")["QueueUrl"] == delivery_url
+    assert delete(hooked, job_id).status_code == 404
+    [event] = events(sqs, delivery_url)
+    assert event.type == "image.deleted" and event.timestamp == tombstone(s3, settings, job_id)["deleted_at"]
+
+
+def test_with_webhooks_off_delete_needs_no_delivery_queue(
+    service: Served, sqs: Any, images: dict[str, bytes]
+) -> None:
+    job_id = requests.post(f"{service.url}/v1/images", files={"file": images["webp"]}, timeout=30).json()[
+        "job_id"
+    ]
+    assert requests.delete(f"{service.url}/v1/images/{job_id}", timeout=10).status_code == 204
+    assert requests.delete(f"{service.url}/v1/images/{job_id}", timeout=10).status_code == 404
+    assert not [q for q in sqs.list_queues().get("QueueUrls", []) if q.endswith("-webhooks")]
+
+
+def test_serve_refuses_to_start_without_its_delivery_queue(
+    moto: MotoServer, settings: Settings, tmp_path: Any
+) -> None:
+    log = tmp_path / "serve.log"
+    env = {**os.environ, **backend_env(moto.endpoint), "IMAGEPIPE_WEBHOOK_URL": HOOK}
+    command = [
+        sys.executable,
+        "-m",
+        "imagepipe.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(free_port()),
+    ]
+    process = start_process(command, env, log=log)
+    assert process.wait(60) == 2
+    lines = [line for line in log.read_text().splitlines() if line.startswith("imagepipe serve:")]
+    assert len(lines) == 1 and f"{QUEUE}-webhooks" in lines[0] and "does not exist" in lines[0], (
+        log.read_text()
+    )
+    assert "Traceback" not in log.read_text()
