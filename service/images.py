@@ -213,7 +213,11 @@ async def load_job(request: web.Request) -> tuple[str | None, dict[str, Any]]:
 
 
 async def get_status(request: web.Request) -> web.Response:
+    """The document, and with webhooks on its `deliveries` (never part of an event's data)."""
     _, doc = await load_job(request)
+    app = ingest(request)
+    if app.settings.webhooks_enabled:
+        doc = {**doc, "deliveries": await app.jobs().deliveries(str(doc["job_id"]))}
     return web.json_response(doc)
 
 

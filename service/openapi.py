@@ -6,8 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
+from imagepipe.jobstore.deliveries import ABANDONED, DELIVERED, PENDING
 from imagepipe.service.state import ingest
 from imagepipe.service.upload import MAX_FIELD_BYTES
+from imagepipe.webhooks.events import EVENT_TYPES
 
 
 def _json(schema: dict[str, Any], description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -195,6 +197,12 @@ SCHEMAS: dict[str, Any] = {
                 "description": "Per output format, a srcset of the fit variants (URL 800w, URL 1920w)",
                 "additionalProperties": {"type": "string"},
             },
+            "deliveries": {
+                "type": "array",
+                "description": "With webhooks on: each event's delivery, oldest first ([] before the first "
+                "attempt); absent with webhooks off",
+                "items": _ref("Delivery"),
+            },
             "placeholder": {
                 "type": ["object", "null"],
                 "description": "ThumbHash, BlurHash, colours and LQIP once completed (docs/frontend.md)",
@@ -203,6 +211,26 @@ SCHEMAS: dict[str, Any] = {
                     for k in ("thumbhash", "blurhash", "dominant_color", "average_color", "lqip")
                 },
             },
+        },
+    },
+    "Delivery": {
+        "type": "object",
+        "description": "One webhook event's delivery so far (docs/design.md, Webhooks)",
+        "required": ["id", "event", "state", "attempts"],
+        "properties": {
+            "id": {"type": "string", "description": "The event id: the webhook-id header it is sent with"},
+            "event": {"type": "string", "enum": list(EVENT_TYPES)},
+            "state": {"type": "string", "enum": [PENDING, DELIVERED, ABANDONED]},
+            "attempts": {"type": "integer"},
+            "first_attempt_at": {"type": ["string", "null"]},
+            "last_attempt_at": {"type": ["string", "null"]},
+            "last_result": {
+                "type": ["object", "null"],
+                "description": "`status`: the receiver's HTTP status; `error`: why there was none",
+                "properties": {"status": {"type": "integer"}, "error": {"type": "string"}},
+            },
+            "next_attempt_at": {"type": ["string", "null"]},
+            "delivered_at": {"type": ["string", "null"]},
         },
     },
     "LegacyUpload": {

@@ -11,13 +11,16 @@ expires by one of these (docs/design.md, "Keys"):
   longest retention (14 days) plus the longest visibility (12 hours).
 - Originals, idempotency records, failure markers and probe objects expire
   by prefix. Status documents of live jobs and variants are kept.
+- Webhook delivery records expire by prefix after the same lifetime as a
+  tombstone: a record must outlive every delivery-queue message of its job
+  (the deliverer reads it to drop an event already delivered).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from imagepipe.jobstore.keys import FAILURES, IDEMPOTENCY, JOBS, ORIGINALS, PROBES
+from imagepipe.jobstore.keys import FAILURES, IDEMPOTENCY, JOBS, ORIGINALS, PROBES, WEBHOOKS
 from imagepipe.jobstore.transitions import DELETED, QUEUED, StatusDoc
 
 # Leftovers of uploads that failed half-way are unreachable (random ids, no
@@ -68,6 +71,7 @@ def lifecycle_rules() -> list[dict[str, Any]]:
         _by_prefix("expire-idempotency", IDEMPOTENCY, IDEMPOTENCY_EXPIRY_DAYS),
         _by_prefix("expire-failure-markers", FAILURES, FAILURE_MARKER_EXPIRY_DAYS),
         _by_prefix("expire-probes", PROBES, PROBE_EXPIRY_DAYS),
+        _by_prefix("expire-webhooks", WEBHOOKS, MESSAGE_LIFETIME_DAYS),
         _by_tag("expire-unsent-status", UNSENT, MESSAGE_LIFETIME_DAYS),
         _by_tag("expire-tombstones", TOMBSTONE, MESSAGE_LIFETIME_DAYS),
     ]

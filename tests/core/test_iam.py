@@ -25,7 +25,7 @@ OWN: dict[Role, tuple[str, ...]] = {
     "operator": ("operator", f"{CORE}/provision.py", f"{CORE}/privacy.py"),
 }
 # The core's job store and queue: used by the ingest, the consumer and the deliverer.
-SHARED = (f"{CORE}/jobstore", f"{CORE}/jobqueue.py", f"{CORE}/aws.py")
+SHARED = (f"{CORE}/jobstore", f"{CORE}/jobqueue.py", f"{CORE}/aws.py", f"{CORE}/webhooks/outbox.py")
 DATA_ROLES: tuple[Role, ...] = ("ingest", "consumer", "deliverer")
 # `anonymous_s3.get_object(` is the privacy probe's unsigned GET: it needs no grant.
 CALL = re.compile(r"\b(?:s3|sqs)\.([a-z0-9_]+)\(")

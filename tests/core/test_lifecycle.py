@@ -37,14 +37,23 @@ def test_every_prefix_we_write_is_kept_with_its_job_or_expires() -> None:
         if "And" in r["Filter"] and r["Filter"]["And"]["Prefix"] == keys.JOBS
         for tag in r["Filter"]["And"]["Tags"]
     }
-    written = {keys.ORIGINALS, keys.JOBS, keys.VARIANTS, keys.IDEMPOTENCY, keys.FAILURES, keys.PROBES}
+    # Every prefix the keys module defines (a new one must be kept or expire).
+    written = {v for n, v in vars(keys).items() if n.isupper() and isinstance(v, str) and v.endswith("/")}
+    assert {keys.ORIGINALS, keys.JOBS, keys.WEBHOOKS} <= written
     assert written - KEPT - {keys.JOBS} == by_prefix
     assert by_tag == {lifecycle.UNSENT, lifecycle.TOMBSTONE}, (
         "status documents expire only when unsent or deleted"
     )
     assert len({r["ID"] for r in rules}) == len(rules)
-    # A tombstone outlives every message that could bring its job back.
+    # A tombstone, and a delivery record, outlive every message that could bring its job back
+    # or carry one of its events.
+    assert _expiry_days(rules, keys.WEBHOOKS) == lifecycle.MESSAGE_LIFETIME_DAYS
     assert lifecycle.MESSAGE_LIFETIME_DAYS * 24 >= SQS_MAX_RETENTION_DAYS * 24 + SQS_MAX_VISIBILITY_HOURS
+
+
+def _expiry_days(rules: list[dict[str, Any]], prefix: str) -> int:
+    [days] = [r["Expiration"]["Days"] for r in rules if r["Filter"].get("Prefix") == prefix]
+    return int(days)
 
 
 def test_provisioning_stores_every_rule(moto: MotoServer) -> None:

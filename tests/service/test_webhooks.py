@@ -16,9 +16,11 @@ import pytest
 import requests
 
 from imagepipe.config import Settings
-from imagepipe.jobstore.keys import status_key
+from imagepipe.jobstore.deliveries import DELIVERED, PENDING, Attempt, record_attempt
+from imagepipe.jobstore.keys import delivery_key, status_key
 from imagepipe.processes import start_process
-from imagepipe.webhooks.events import WebhookEvent, event_id, parse_message
+from imagepipe.service.openapi import document
+from imagepipe.webhooks.events import WebhookEvent, event_id, parse_message, payload
 from tests.service.conftest import KEYS, QUEUE, Served, ServiceFactory, backend_env
 from tests.support.backend import MotoServer, free_port
 
@@ -143,3 +145,35 @@ def test_serve_refuses_to_start_without_its_delivery_queue(
         log.read_text()
     )
     assert "Traceback" not in log.read_text()
+
+
+def test_get_shows_the_deliveries_with_webhooks_on_and_events_never_carry_them(
+    hooked: Served, settings: Settings, s3: Any, sqs: Any, delivery_url: str, images: dict[str, bytes]
+) -> None:
+    job_id = upload(hooked, images["jpeg"])
+    url = f"{hooked.url}/v1/images/{job_id}"
+    assert requests.get(url, headers=bearer("alice"), timeout=10).json()["deliveries"] == []
+    # Two attempts of one event, as the deliverer records them.
+    record = None
+    for at, result, state in (
+        ("2026-12-02T07:00:00+00:00", {"status": 503}, PENDING),
+        ("2026-12-02T07:00:05+00:00", {"status": 204}, DELIVERED),
+    ):
+        record = record_attempt(record, job_id, "msg_1", "image.completed", Attempt(at, result, state))
+    s3.put_object(Bucket=settings.bucket, Key=delivery_key(job_id), Body=json.dumps(record).encode())
+    [delivery] = requests.get(url, headers=bearer("alice"), timeout=10).json()["deliveries"]
+    assert delivery == {"id": "msg_1", **record["deliveries"]["msg_1"]}  # type: ignore[index]
+    assert delivery["attempts"] == 2 and delivery["state"] == DELIVERED
+    schema = document([])["components"]["schemas"]["Delivery"]
+    assert set(schema["required"]) <= set(delivery) <= set(schema["properties"])
+    # The deletion event's data is the tombstone alone, whatever the record holds.
+    assert delete(hooked, job_id).status_code == 204
+    [event] = events(sqs, delivery_url)
+    assert "deliveries" not in event.data and "deliveries" not in json.loads(payload(event))["data"]
+
+
+def test_with_webhooks_off_get_has_no_deliveries(service: Served, images: dict[str, bytes]) -> None:
+    job_id = requests.post(f"{service.url}/v1/images", files={"file": images["png"]}, timeout=30).json()[
+        "job_id"
+    ]
+    assert "deliveries" not in requests.get(f"{service.url}/v1/images/{job_id}", timeout=10).json()

@@ -94,11 +94,14 @@ class Outbox:
             ) from None
 
     async def _resolve(self, url: str, name: str) -> str:
+        # GetQueueUrl for a given URL too (its account and name): the one call,
+        # besides SendMessage, that the emitting roles are granted on the queue.
+        account = ""
         if url:
-            check = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-            await self._call("delivery queue", check)
-            return url
-        return str((await self._call("delivery queue", self.sqs.get_queue_url(QueueName=name)))["QueueUrl"])
+            account, name = url.rstrip("/").rsplit("/", 2)[-2:]
+        ask = {"QueueName": name, **({"QueueOwnerAWSAccountId": account} if account else {})}
+        found = await self._call("delivery queue", self.sqs.get_queue_url(**ask))
+        return url or str(found["QueueUrl"])
 
     async def emit(self, doc: StatusDoc | None) -> WebhookEvent | None:
         """Put the document's event on the delivery queue; the event, or None when none is due.
