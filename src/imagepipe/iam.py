@@ -91,14 +91,15 @@ _BUCKET_CONFIGURATION = (
 
 GRANTS: dict[Role, dict[str, tuple[str, ...]]] = {
     # Uploads write the original, the status and claim the idempotency record;
-    # GET reads status and records; DELETE tombstones the status and removes the
-    # variants and original (a failed upload removes its own; a dropped claim its
-    # record); start-up checks conditional writes under probes/; readiness:
-    # HeadBucket, GetQueueAttributes.
+    # GET reads status, idempotency records and (webhooks on) delivery records;
+    # DELETE tombstones the status and removes the variants and original (a
+    # failed upload removes its own; a dropped claim its record); start-up
+    # checks conditional writes under probes/; readiness: HeadBucket,
+    # GetQueueAttributes.
     "ingest": {
         "s3:PutObject": ("originals", "status", "idempotency", "probes"),
         TAGGED_PUT: ("status",),
-        "s3:GetObject": ("status", "idempotency"),
+        "s3:GetObject": ("status", "idempotency", "delivery records"),
         "s3:DeleteObject": ("originals", "status", "variants", "idempotency", "probes"),
         "s3:ListBucket": (BUCKET,),
         "sqs:SendMessage": (QUEUE, WEBHOOK_QUEUE),
