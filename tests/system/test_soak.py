@@ -9,7 +9,11 @@ queue are drained:
 - every deleted job reads 404 and no object of it is left but its tombstone;
 - no completed job was ever seen to change (a watcher polled throughout);
 - no twin jobs: one status document per job id an upload answered;
-- no job is `processing` or `queued`.
+- no job is `processing` or `queued`;
+- with webhooks on (and no deliverer), the delivery queue holds the event of
+  every final state: each completed job's `image.completed` and each deleted
+  job's `image.deleted`, with the ids their durable documents give, whatever
+  consumer was killed when (re-emission); one id never means two events.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import pytest
 from imagepipe.jobs import job_message, now_iso
 from imagepipe.jobstore.keys import original_key, variants_prefix
 from imagepipe.spec import DEFAULT_SPEC
+from imagepipe.webhooks.events import WebhookEvent, event_for, parse_message
 from tests.consumer.races import Ingest, Watcher
 from tests.consumer.stack import Consumer, Stack
 from tests.support.backend import MotoServer
@@ -39,6 +44,8 @@ def test_randomized_soak_keeps_every_invariant(moto: MotoServer, tmp_path: Path,
     photos = [(corpus_dir / name).read_bytes() for name in PHOTOS]
     # Five receives: at most three kills can cost any one job three of them.
     stack = Stack(moto.endpoint, visibility=3, max_receives=MAX_KILLS + 2)
+    stack.env["IMAGEPIPE_WEBHOOK_URL"] = "https://hooks.example.test/imagepipe"
+    delivery = stack.sqs.create_queue(QueueName=f"{stack.name}-jobs-webhooks")["QueueUrl"]
     ingest = Ingest(stack, tmp_path)
     consumers = [Consumer(stack, tmp_path, name=f"c{i}", slow_render=0.3) for i in range(2)]
     accepted: set[str] = set()
@@ -74,6 +81,7 @@ def test_randomized_soak_keeps_every_invariant(moto: MotoServer, tmp_path: Path,
             drained(stack, timeout=240)
         watcher.check()
         check_end_state(stack, ingest, accepted, deleted)
+        check_events(stack, delivery, accepted, deleted)
     finally:
         for consumer in consumers:
             consumer.close()
@@ -92,6 +100,25 @@ def check_end_state(stack: Stack, ingest: Ingest, accepted: set[str], deleted: s
     assert {key.removeprefix("jobs/").removesuffix(".json") for key in stack.keys("jobs/")} == accepted
     statuses = {(stack.status(job_id) or {}).get("status") for job_id in accepted}
     assert not statuses & {"processing", "queued"}
+
+
+def check_events(stack: Stack, delivery: str, accepted: set[str], deleted: set[str]) -> None:
+    """Every final state's event is on the delivery queue (emitted before the message went)."""
+    by_id: dict[str, WebhookEvent] = {}
+    while True:
+        response = stack.sqs.receive_message(QueueUrl=delivery, MaxNumberOfMessages=10, VisibilityTimeout=600)
+        if not response.get("Messages"):
+            break
+        for message in response["Messages"]:
+            event = parse_message(message["Body"])
+            assert by_id.setdefault(event.id, event) == event, "one id, one event"
+    assert {event.job_id for event in by_id.values()} <= accepted
+    base = f"{stack.endpoint}/{stack.bucket}"
+    for job_id in sorted(accepted):
+        final = event_for(stack.status(job_id) or {}, base)
+        expected = "image.deleted" if job_id in deleted else "image.completed"
+        assert final is not None and final.type == expected
+        assert by_id.get(final.id) == final, f"{final.type} of {job_id} was never emitted"
 
 
 def drained(stack: Stack, timeout: float) -> None:
