@@ -2,8 +2,9 @@
 moto server: emitted before the 204; emitted again (same id) by the owner's
 repeated DELETE, which still answers 404; never for another key's job; a 503
 while it cannot be emitted, the repeat finishing the work; nothing needed
-with webhooks off; and `imagepipe serve` refusing to start without its
-delivery queue."""
+with webhooks off; `imagepipe serve` refusing to start without its
+delivery queue, and starting when it only cannot reach it (the first event
+looks it up); GET's `deliveries`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import json
 import os
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -23,6 +25,7 @@ from imagepipe.service.openapi import document
 from imagepipe.webhooks.events import WebhookEvent, event_id, parse_message, payload
 from tests.service.conftest import KEYS, QUEUE, Served, ServiceFactory, backend_env
 from tests.support.backend import MotoServer, free_port
+from tests.support.faultproxy import FaultProxy
 
 HOOK = "https://hooks.example.test/imagepipe"
 
@@ -177,3 +180,29 @@ def test_with_webhooks_off_get_has_no_deliveries(service: Served, images: dict[s
         "job_id"
     ]
     assert "deliveries" not in requests.get(f"{service.url}/v1/images/{job_id}", timeout=10).json()
+
+
+def test_a_delivery_queue_unreachable_at_start_up_is_found_by_the_first_event(
+    moto: MotoServer,
+    make_service: ServiceFactory,
+    sqs: Any,
+    delivery_url: str,
+    caplog: pytest.LogCaptureFixture,
+    images: dict[str, bytes],
+) -> None:
+    target = urlsplit(moto.endpoint)
+    with FaultProxy(target.hostname or "127.0.0.1", target.port or 80) as proxy:
+        proxy.mode = "refuse"
+        service = make_service(webhook_url=HOOK, sqs_endpoint_url=f"http://127.0.0.1:{proxy.port}")
+        assert "could not reach the webhook delivery queue" in caplog.text, "started all the same"
+        refused = requests.post(f"{service.url}/v1/images", files={"file": images["jpeg"]}, timeout=30)
+        assert refused.status_code == 503, "no job queue either"
+        proxy.mode = "pass"
+        answer = requests.post(f"{service.url}/v1/images", files={"file": images["jpeg"]}, timeout=30)
+        assert answer.status_code == 202, answer.text
+        assert (
+            requests.delete(f"{service.url}/v1/images/{answer.json()['job_id']}", timeout=30).status_code
+            == 204
+        )
+    [event] = events(sqs, delivery_url)
+    assert (event.type, event.job_id) == ("image.deleted", answer.json()["job_id"])
