@@ -10,6 +10,7 @@ from typing import Any
 import kopf
 
 from .children import build_children, create_only, prunable
+from .deliverer import BUILD, DelivererChoice
 from .imagepipeline import ImagePipeline
 from .kube import Kube, collection_path
 from .ownership import Key, Plan, describe, key, plan
@@ -25,12 +26,14 @@ def child_path(namespace: str, child: Key) -> str:
     return f"{collection_path(api_version, kind, namespace)}/{name}"
 
 
-async def plan_children(kube: Kube, body: kopf.Body, p: ImagePipeline) -> Plan:
+async def plan_children(
+    kube: Kube, body: kopf.Body, p: ImagePipeline, deliverer: DelivererChoice = BUILD
+) -> Plan:
     """What to do, from the desired children (adopted: our controller reference)
     and what the API server has under their names and the prunable ones."""
     prometheus = await kube.exists(PROMETHEUS_API)
     desired = []
-    for child in build_children(p, prometheus_rules=prometheus):
+    for child in build_children(p, prometheus_rules=prometheus, deliverer=deliverer):
         kopf.adopt(child, owner=body)
         desired.append((child, create_only(child)))
     candidates = {key(child) for child, _ in desired} | set(prunable(p))
@@ -49,10 +52,14 @@ async def plan_children(kube: Kube, body: kopf.Body, p: ImagePipeline) -> Plan:
 
 
 async def apply_children(
-    kube: Kube, body: kopf.Body, p: ImagePipeline, logger: logging.Logger | Any
+    kube: Kube,
+    body: kopf.Body,
+    p: ImagePipeline,
+    logger: logging.Logger | Any,
+    deliverer: DelivererChoice = BUILD,
 ) -> list[Key]:
     """Make the children match the spec; returns the conflicts (nothing applied if any)."""
-    todo = await plan_children(kube, body, p)
+    todo = await plan_children(kube, body, p, deliverer)
     for child in todo.create:
         await kube.create(child)
         logger.info(f"{child['kind']} {child['metadata']['name']}: created")

@@ -4,10 +4,12 @@ finalizer), apply and prune them (`apply`, `ownership`), check the
 backends, report status.
 
 An invalid spec ends in Ready=False + a Warning event + kopf.PermanentError
-(no retry loop); API errors, taken names (ChildConflict) and missing
-backends are retried with backoff (kopf.TemporaryError) and reported as
-Ready=False meanwhile. A timer runs the same reconcile every DRIFT_SECONDS,
-so children deleted or edited behind the operator's back come back.
+(no retry loop); API errors, taken names (ChildConflict), missing
+backends and deliverer pods that cannot start (a missing webhook Secret, a
+deliverer refusing its configuration) are retried with
+backoff (kopf.TemporaryError) and reported as Ready=False meanwhile. A
+timer runs the same reconcile every DRIFT_SECONDS, so children deleted or
+edited behind the operator's back come back.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import kopf
 from .apply import apply_children
 from .backend import BackendState, QueueDepth, check_backend, read_queue_depth, retry_delay
 from .conditions import ready_status, repeats
+from .deliverer import DelivererChoice
+from .deliverer_pods import read_deliverer_problem
 from .imagepipeline import ImagePipeline, InvalidPipeline
 from .kube import ApiError, Kube
 from .metrics import DEFAULT_PORT, OperatorMetrics
@@ -117,7 +121,9 @@ async def reconcile(
                 "scaling.engine is keda but KEDA's CRDs are not installed",
             )
             raise kopf.TemporaryError("KEDA is not installed", delay=RETRY_BACKEND_SECONDS)
-        conflicts = await apply_children(kube, body, p, logger)
+        deliverer = DelivererChoice(allow_private=runtime.policy.allow_private_webhooks)
+        conflicts = await apply_children(kube, body, p, logger, deliverer)
+        pods = await read_deliverer_problem(kube, p)
     except (ApiError, aiohttp.ClientError, TimeoutError) as exc:
         _fail(runtime, body, status, patch, "ApplyFailed", f"applying the children failed: {exc}")
         raise kopf.TemporaryError(str(exc), delay=RETRY_APPLY_SECONDS) from exc
@@ -132,6 +138,9 @@ async def reconcile(
     if not state.ready:
         _fail(runtime, body, status, patch, state.reason, state.message)
         raise kopf.TemporaryError(state.message, delay=retry_delay(retry))
+    if pods is not None:
+        _fail(runtime, body, status, patch, pods.reason, pods.message)
+        raise kopf.TemporaryError(pods.message, delay=RETRY_BACKEND_SECONDS)
     patch.status.update(
         ready_status(status.get("conditions"), True, state.reason, state.message, p.generation)
     )

@@ -5,8 +5,10 @@ at start-up, and the pure check of a resource against them.
 Whoever may create an ImagePipeline chooses the image the operator deploys,
 the service account and credentials Secret its pods run as, the bucket and
 queue the operator's own AWS identity provisions and reads, and URLs the
-operator fetches (endpointUrl, prometheusUrl). Each of these can be bounded
-here; unset means unrestricted (docs/design.md, "Trust boundary").
+operator fetches (endpointUrl, prometheusUrl), and where the deliverer sends
+events (spec.webhook.url: global addresses only unless allowed here). Each
+of these can be bounded here; unset means unrestricted, except private
+webhook targets, refused unless allowed (docs/design.md, "Trust boundary").
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ class TrustPolicy:
     url_hosts: tuple[str, ...] = ()
     # The most the operator reads of one consumer /metrics or Prometheus answer.
     max_response_bytes: int = MAX_RESPONSE_BYTES
+    # Whether spec.webhook.url may reach private, loopback and link-local
+    # addresses (in-cluster receivers); the deliverer then gets
+    # IMAGEPIPE_WEBHOOK_ALLOW_PRIVATE=true. Link-local includes the cloud
+    # metadata service: allow only where pods cannot reach one (or that is meant).
+    allow_private_webhooks: bool = False
 
 
 Env = Mapping[str, str]
@@ -88,6 +95,7 @@ def policy_from_env(env: Env = os.environ) -> TrustPolicy:
         queue_pattern=_pattern(env, "IMAGEPIPE_OPERATOR_QUEUE_PATTERN"),
         url_hosts=_list(env, "IMAGEPIPE_OPERATOR_ALLOWED_URL_HOSTS"),
         max_response_bytes=_positive(env, "IMAGEPIPE_OPERATOR_MAX_RESPONSE_BYTES", MAX_RESPONSE_BYTES),
+        allow_private_webhooks=_flag(env, "IMAGEPIPE_OPERATOR_ALLOW_PRIVATE_WEBHOOKS", False),
     )
 
 

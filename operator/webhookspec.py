@@ -45,9 +45,8 @@ def parse_webhook(raw: dict[str, Any] | None, backend_account: str | None) -> We
     if not raw:
         return None
     url = raw["url"]
-    parts = urllib.parse.urlsplit(url)
-    if not parts.hostname:
-        raise ValueError(f"spec.webhook.url: {url!r} has no host")
+    if not urllib.parse.urlsplit(url).hostname:
+        raise ValueError(f"spec.webhook.url: {url!r} must name a host")
     events = tuple(raw.get("events") or EVENT_TYPES)
     repeated = sorted({e for e in events if events.count(e) > 1})
     if repeated:

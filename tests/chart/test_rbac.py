@@ -1,5 +1,5 @@
 """The chart's RBAC against the operator's code: every Kubernetes API call
-that operator/ makes (apply.py, handlers.py, autoscaling/observe.py and
+that operator/ makes (apply.py, handlers.py, deliverer_pods.py, autoscaling/observe.py and
 autoscaling/loop.py, driven through a recording client with every option on,
 children missing, ours and drifted, or ours and no longer wanted)
 becomes a (group, resource, verb), and the rendered rules grant exactly
@@ -22,6 +22,7 @@ from imagepipe.operator.apply import PROMETHEUS_API, apply_children
 from imagepipe.operator.autoscaling.loop import Autoscaler
 from imagepipe.operator.backend import QueueDepth
 from imagepipe.operator.children import PRUNABLE, build_children
+from imagepipe.operator.deliverer_pods import read_deliverer_problem
 from imagepipe.operator.handlers import KEDA_API
 from imagepipe.operator.imagepipeline import ImagePipeline, parse_imagepipeline
 from imagepipe.operator.kube import PLURALS, Kube
@@ -120,6 +121,7 @@ async def drive(kube: RecordingKube, raw: dict[str, Any]) -> None:
     # waits for the consumers' rollout (a retry), the consumer's is still made.
     with contextlib.suppress(kopf.TemporaryError):
         await apply_children(kube, body, p, logging.getLogger("test"))
+    await read_deliverer_problem(kube, p)  # the deliverer's pods, for a missing Secret
     scaler = Autoscaler(OperatorMetrics(), read_depth=backlog)
     try:
         await scaler._tick(kube, p, body.status, kopf.Patch())
@@ -215,6 +217,7 @@ def test_policy_values_reach_the_operator_as_its_settings() -> None:
                 "allowCredentialsSecret": False,
                 "bucketPattern": "{namespace}-.+",
                 "allowedUrlHosts": ["*.svc.cluster.local"],
+                "allowPrivateWebhooks": True,
             }
         }
     }
@@ -227,6 +230,7 @@ def test_policy_values_reach_the_operator_as_its_settings() -> None:
     assert policy.service_accounts == ("imagepipe-ingest", "imagepipe-consumer")
     assert not policy.credentials_secret and policy.bucket_pattern == "{namespace}-.+"
     assert policy.url_hosts == ("*.svc.cluster.local",) and policy.queue_pattern == ""
+    assert policy.allow_private_webhooks
     (default,) = by_kind(documents(render({})), "Deployment")
     default_env = {
         e["name"]: e.get("value", "") for e in default["spec"]["template"]["spec"]["containers"][0]["env"]

@@ -81,7 +81,7 @@ INVALID = {
     "ftp": ({"url": "ftp://hooks.example.com/", "secretRef": {"name": "h"}}, "spec.webhook.url"),
     "no host": (
         {"url": "https:///path", "secretRef": {"name": "h"}},
-        "spec.webhook.url: 'https:///path' has no host",
+        "spec.webhook.url: 'https:///path' must name a host",
     ),
     "unknown event": (
         {"url": "https://h.example.com/", "secretRef": {"name": "h"}, "events": ["image.viewed"]},
