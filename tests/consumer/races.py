@@ -73,7 +73,8 @@ class Ingest:
 
 class Watcher:
     """Polls the status documents of some jobs in a thread; `check()` asserts
-    that no completed job was ever seen to change (only a deletion may follow)."""
+    that no completed job was ever seen to change (only a deletion may follow)
+    and no deleted one at all."""
 
     def __init__(self, stack: Stack, job_ids: list[str], interval: float = 0.05) -> None:
         self.stack, self.job_ids, self.interval = stack, list(job_ids), interval
@@ -107,11 +108,15 @@ class Watcher:
 
     def check(self) -> None:
         for job_id, history in self.seen.items():
+            states = self.states(job_id)
+            if "deleted" in states:
+                after = states[states.index("deleted") :]
+                assert set(after) == {"deleted"}, f"deleted job {job_id} changed: {states}"
             completed = [doc for doc in history if doc is not None and doc["status"] == "completed"]
             if not completed:
                 continue
-            after = history[history.index(completed[0]) :]
-            for doc in after[1:]:
+            after_completed = history[history.index(completed[0]) :]
+            for doc in after_completed[1:]:
                 assert doc is not None and doc["status"] == "deleted", (
-                    f"completed job {job_id} changed: {self.states(job_id)}"
+                    f"completed job {job_id} changed: {states}"
                 )

@@ -12,6 +12,9 @@ connections already open, so clients meet the new mode at once):
   stall   accept and read, never forward nor answer (clients time out)
   reset   accept, then reset the connection (RST) as soon as it is open
 
+In `pass` mode, `proxy.hold(pattern, ...)` freezes matching HTTP exchanges
+until the test releases them (holds.py).
+
 The proxy runs its own event loop in a daemon thread.
 """
 
@@ -23,6 +26,8 @@ import socket
 import struct
 import threading
 from typing import Any
+
+from tests.support.holds import Hold, split_interim
 
 MODES = ("pass", "refuse", "stall", "reset")
 
@@ -50,6 +55,7 @@ class FaultProxy:
         self.accepted: dict[str, int] = dict.fromkeys(MODES, 0)
         # Bytes forwarded from clients to the target (requests sent through).
         self.sent_bytes = 0
+        self._holds: list[Hold] = []
 
     # -- control, from the test thread ---------------------------------------
 
@@ -71,6 +77,13 @@ class FaultProxy:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self._call(self._switch(mode))
+
+    def hold(self, pattern: bytes, *, after: bytes | None = None, response: bool = False) -> Hold:
+        """Hold the requests matching `pattern` (their final answers with `response`) until released."""
+        assert self._loop is not None, "start() the proxy first"
+        hold = Hold(self._loop, pattern, after, response)
+        self._loop.call_soon_threadsafe(self._holds.append, hold)
+        return hold
 
     def stop(self) -> None:
         if self._loop is None:
@@ -153,25 +166,67 @@ class FaultProxy:
     async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection(self.target_host, self.target_port)
         self._writers.add(up_writer)
+        # The hold on this connection's next final answer, set when its request passed.
+        answer_held: list[Hold] = []
         try:
-            await asyncio.gather(self._pump(reader, up_writer, upstream=True), self._pump(up_reader, writer))
+            await asyncio.gather(
+                self._pump_requests(reader, up_writer, answer_held),
+                self._pump_answers(up_reader, writer, answer_held),
+            )
         finally:
             self._writers.discard(up_writer)
             if not up_writer.is_closing():
                 up_writer.close()
 
-    async def _pump(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, upstream: bool = False
+    async def _pump_requests(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, answer_held: list[Hold]
     ) -> None:
+        tail = b""
         try:
             while data := await reader.read(65536):
-                if upstream:
-                    self.sent_bytes += len(data)
+                window = tail + data
+                for hold in self._holds:
+                    if hold.matches(window):
+                        if hold.response:
+                            answer_held.append(hold)
+                        else:
+                            await hold.hold()
+                keep = max((hold.window for hold in self._holds), default=0)
+                tail = window[-keep:] if keep else b""
+                self.sent_bytes += len(data)
                 writer.write(data)
                 await writer.drain()
         except OSError:
             pass
         finally:
-            if not writer.is_closing():
-                with contextlib.suppress(OSError):
-                    writer.write_eof()
+            _end(writer)
+
+    async def _pump_answers(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, answer_held: list[Hold]
+    ) -> None:
+        buffer = b""
+        try:
+            while data := await reader.read(65536):
+                if not answer_held:
+                    writer.write(data)
+                    await writer.drain()
+                    continue
+                interim, buffer, incomplete = split_interim(buffer + data)
+                writer.write(interim)
+                await writer.drain()
+                if buffer and not incomplete:
+                    await answer_held.pop(0).hold()
+                    writer.write(buffer)
+                    await writer.drain()
+                    buffer = b""
+        except OSError:
+            pass
+        finally:
+            _end(writer)
+
+
+def _end(writer: asyncio.StreamWriter) -> None:
+    """Pass an orderly end of stream on."""
+    if not writer.is_closing():
+        with contextlib.suppress(OSError):
+            writer.write_eof()

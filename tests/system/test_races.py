@@ -1,22 +1,27 @@
-"""The four races of issue #11, each with real `imagepipe serve` and
-`imagepipe consume` processes on the loopback moto server. While each runs,
-a watcher polls the status documents: no `completed` job may ever be seen to
-change (only a deletion may follow it)."""
+"""The races of issue #11, each with real `imagepipe serve` and `imagepipe
+consume` processes on the loopback moto server. While each runs, a watcher
+polls the status documents: no `completed` job may ever be seen to change
+(only a deletion may follow it), and no `deleted` one at all."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import json
 import signal
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
-from imagepipe.jobstore.keys import original_key, variants_prefix
+from imagepipe.jobs import job_message, now_iso
+from imagepipe.jobstore.keys import original_key, status_key, variants_prefix
+from imagepipe.spec import DEFAULT_PIPELINE, DEFAULT_SPEC
 from tests.consumer.races import Ingest, Watcher
 from tests.consumer.stack import Consumer, Stack
 from tests.support.backend import MotoServer
+from tests.support.faultproxy import FaultProxy
 
 pytestmark = pytest.mark.system
 PHOTO = "sharp/320x240.jpg"
@@ -54,6 +59,91 @@ def test_delete_while_rendering_sticks(
     assert ingest.status(job_id).status_code == 404
     assert stack.keys(variants_prefix(job_id)) == {} and stack.keys(original_key(job_id)) == {}
     assert stack.counts() == (0, 0)
+
+
+VARIANTS = len(DEFAULT_SPEC.to_data())
+# Where the consumer is frozen (its S3 traffic goes through a fault proxy) when
+# the DELETE arrives: (what is held, held answers rather than requests, how many
+# are held, the job's state and variant count at S3 meanwhile).
+HOLD_POINTS = {
+    "variant uploads sent, not yet stored": ("variants", False, VARIANTS, "processing", 0),
+    "after the last variant upload": ("variants", True, VARIANTS, "processing", VARIANTS),
+    "complete write sent, not yet stored": ("complete", False, 1, "processing", VARIANTS),
+    "complete write stored, its answer in flight": ("complete", True, 1, "completed", VARIANTS),
+}
+
+
+@pytest.fixture
+def proxy(moto: MotoServer) -> Iterator[FaultProxy]:
+    target = urlsplit(moto.endpoint)
+    with FaultProxy(target.hostname or "127.0.0.1", target.port or 80) as running:
+        yield running
+
+
+@pytest.mark.parametrize("point", list(HOLD_POINTS))
+def test_delete_between_the_uploads_and_complete_sticks(
+    point: str,
+    stack: Stack,
+    proxy: FaultProxy,
+    consumers: Callable[..., Consumer],
+    ingests: Callable[[Stack], Ingest],
+    corpus_dir: Path,
+) -> None:
+    held, answers, count, state_at_s3, stored = HOLD_POINTS[point]
+    ingest = ingests(stack)
+    job_id = ingest.upload((corpus_dir / PHOTO).read_bytes()).json()["job_id"]
+    uploads = f"PUT /{stack.bucket}/{variants_prefix(job_id)}".encode()
+    complete = f"PUT /{stack.bucket}/{status_key(job_id)} ".encode()  # the first status write after them
+    hold = (
+        proxy.hold(uploads, response=answers)
+        if held == "variants"
+        else proxy.hold(complete, after=uploads, response=answers)
+    )
+    consumer = consumers(stack, env={"IMAGEPIPE_S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}"})
+    with Watcher(stack, [job_id]) as watcher:
+        hold.wait_held(count, timeout=120)
+        doc = stack.status(job_id)
+        assert doc is not None and doc["status"] == state_at_s3
+        assert len(stack.keys(variants_prefix(job_id))) == stored, "frozen at the intended point"
+        assert ingest.delete(job_id).status_code == 204
+        hold.release()
+        settled(stack)
+        after = stack.status(job_id)
+        assert after is not None and after["status"] == "deleted", after
+        assert stack.keys(variants_prefix(job_id)) == {}
+        # A redelivery of the message after it all: the job stays deleted, nothing is written.
+        cleanups = len(cleanup_lines(consumer, job_id))
+        stack.send(job_message(job_id, DEFAULT_PIPELINE, DEFAULT_SPEC, now_iso()).to_json())
+        deadline = time.monotonic() + 60
+        while len(cleanup_lines(consumer, job_id)) == cleanups:
+            assert time.monotonic() < deadline, "the redelivered message was not refused as deleted"
+            time.sleep(0.1)
+        settled(stack)
+        time.sleep(2)  # the watcher keeps looking once everything is quiet
+    watcher.check()
+    assert watcher.states(job_id)[-1] == "deleted"
+    assert ingest.status(job_id).status_code == 404
+    assert stack.keys(variants_prefix(job_id)) == {} and stack.keys(original_key(job_id)) == {}
+    assert consumer.process.poll() is None, "the consumer still runs"
+    errors = [line for line in consumer.lines() if line.get("level") in ("error", "critical")]
+    assert errors == [] and "Traceback" not in ingest.log_path.read_text()
+
+
+def cleanup_lines(consumer: Consumer, job_id: str) -> list[dict[str, object]]:
+    return [
+        line
+        for line in consumer.lines()
+        if line.get("message") == "job deleted; removing what this attempt wrote"
+        and line.get("job_id") == job_id
+    ]
+
+
+def settled(stack: Stack, timeout: float = 120) -> None:
+    """Wait until the job queue holds no message, visible or in flight."""
+    deadline = time.monotonic() + timeout
+    while stack.counts() != (0, 0):
+        assert time.monotonic() < deadline, f"messages left: {stack.counts()}"
+        time.sleep(0.2)
 
 
 def test_duplicate_delivery_cannot_fail_a_completed_job(
