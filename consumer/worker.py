@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from imagepipe.aws import Backends, open_backends
 from imagepipe.config import Settings
 from imagepipe.exposition import exposed
+from imagepipe.health import Liveness, build_app, serve
 from imagepipe.jobqueue import NoRedrivePolicy
 from imagepipe.jobstore.store import ConditionalWritesUnsupported, JobStore
 from imagepipe.spec import load_pipelines
 from imagepipe.webhooks.outbox import DeliveryQueueMissing, Outbox
 
 from .env import JobEnv
-from .health import Liveness, build_app, serve
 from .job import handle
 from .messages import Deleter, Received, receive, set_visibility
 from .metrics import Metrics

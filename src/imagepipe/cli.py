@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "process": ("imagepipe.batch", "render local files into variants"),
     "serve": ("imagepipe.service.serve", "run the ingest HTTP API"),
     "consume": ("imagepipe.consumer.cli", "consume image jobs from SQS into S3 variants"),
+    "deliver": ("imagepipe.webhooks.cli", "deliver signed webhook events from the delivery queue"),
     "jobs": ("imagepipe.jobadmin", "list, show and retry jobs (for operators of the service)"),
     "dev": ("imagepipe.devstack", "run the whole pipeline on this machine (loopback S3+SQS)"),
     "operator": ("imagepipe.operator.cli", "run the ImagePipeline operator, or render its children"),

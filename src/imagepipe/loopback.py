@@ -141,6 +141,7 @@ def role_environment(
     env.update(DUMMY_CREDENTIALS)
     env.setdefault("AWS_REGION", "us-east-1")
     env.pop("IMAGEPIPE_QUEUE_URL", None)
+    env.pop("IMAGEPIPE_WEBHOOK_QUEUE_URL", None)
     for name in ("IMAGEPIPE_AWS_ENDPOINT_URL", "IMAGEPIPE_S3_ENDPOINT_URL", "IMAGEPIPE_SQS_ENDPOINT_URL"):
         env[name] = endpoint
     env.update({"IMAGEPIPE_BUCKET": bucket, "IMAGEPIPE_QUEUE_NAME": queue})
@@ -159,6 +160,8 @@ class LoopbackStack:
     port: int = 0
     backend_port: int = 0
     metrics_port: int = 0
+    # The deliverer's metrics and health port (it runs only when webhooks are on).
+    deliverer_metrics_port: int = 0
     slots: int | None = None
     backend_process: bool = False
     # Applied only where the caller's environment does not set them...
@@ -191,12 +194,14 @@ class LoopbackStack:
                 "--backend-port": (HOST, self.backend_port),
                 "--port": (self.host, self.port),
                 "--metrics-port": ("0.0.0.0", self.metrics_port),
+                "--deliverer-metrics-port": ("0.0.0.0", self.deliverer_metrics_port),
             }
         )
         if busy:
             raise PortsBusy(busy)
         self.port = self.port or free_port(self.host)
         self.metrics_port = self.metrics_port or free_port()
+        self.deliverer_metrics_port = self.deliverer_metrics_port or free_port()
         self.backend = BackendServer(
             self.backend_port, own_process=self.backend_process, log=self._log("moto")
         ).start()
@@ -209,6 +214,8 @@ class LoopbackStack:
             env["IMAGEPIPE_WORKER_SLOTS"] = str(self.slots)
         self.queues = provision(load_settings(env), env)
         env["IMAGEPIPE_QUEUE_URL"] = self.queues.queue_url
+        if self.queues.webhook_queue_url:
+            env["IMAGEPIPE_WEBHOOK_QUEUE_URL"] = self.queues.webhook_queue_url
         self.env = env
         return self
 
@@ -220,9 +227,18 @@ class LoopbackStack:
     def start_consumer(self) -> None:
         self._start_role("consumer", [*ROLE_COMMAND, "consume"])
 
+    def start_deliverer(self) -> None:
+        """`imagepipe deliver` (needs IMAGEPIPE_WEBHOOK_URL and _SECRET in the environment)."""
+        port = str(self.deliverer_metrics_port)
+        self._start_role("deliverer", [*ROLE_COMMAND, "deliver", "--metrics-port", port])
+
     def wait_ready(self, timeout: float = 60) -> None:
         """Until every started role listens; StackError naming the first that does not."""
-        ports = {"ingest": (self.host, self.port), "consumer": (HOST, self.metrics_port)}
+        ports = {
+            "ingest": (self.host, self.port),
+            "consumer": (HOST, self.metrics_port),
+            "deliverer": (HOST, self.deliverer_metrics_port),
+        }
         for role in self.roles:
             host, port = ports[role]
             if not wait_listening(

@@ -131,12 +131,14 @@ SUFFIXES = {
 
 
 def role_registries() -> list[CollectorRegistry]:
-    """The registries the ingest, the consumer and the operator serve on /metrics."""
+    """The registries the ingest, the consumer, the deliverer and the operator serve on /metrics."""
     from imagepipe.consumer.metrics import Metrics as ConsumerMetrics
     from imagepipe.operator.metrics import OperatorMetrics
     from imagepipe.service.metrics import IngestMetrics
+    from imagepipe.webhooks.metrics import DelivererMetrics
 
-    return [IngestMetrics().registry, ConsumerMetrics().registry, OperatorMetrics().registry]
+    registries = [IngestMetrics().registry, ConsumerMetrics().registry, OperatorMetrics().registry]
+    return [*registries, DelivererMetrics().registry]
 
 
 def exported_series() -> dict[str, frozenset[str]]:

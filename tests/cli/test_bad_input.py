@@ -13,6 +13,7 @@ import pytest
 from imagepipe.cli import COMMANDS
 
 BACKENDS = {"IMAGEPIPE_BUCKET": "b", "IMAGEPIPE_QUEUE_NAME": "q"}
+SECRET = "whsec_" + "A" * 44
 # (command line, extra environment, what the one line must name). {bad} is a
 # pipelines file that parses but holds no variant list; {file} a plain file.
 CASES: list[tuple[str, dict[str, str], str]] = [
@@ -28,10 +29,27 @@ CASES: list[tuple[str, dict[str, str], str]] = [
     ("serve", {**BACKENDS, "IMAGEPIPE_PIPELINES_FILE": "{bad}"}, "IMAGEPIPE_PIPELINES_FILE"),
     ("consume --slots 0", {}, "--slots"),
     ("consume", {**BACKENDS, "IMAGEPIPE_WORKER_SLOTS": "-1"}, "IMAGEPIPE_WORKER_SLOTS"),
+    ("deliver --metrics-port x", {}, "--metrics-port"),
+    (
+        "deliver",
+        {**BACKENDS, "IMAGEPIPE_WEBHOOK_URL": "https://hooks.example.test/"},
+        "IMAGEPIPE_WEBHOOK_SECRET",
+    ),
+    (
+        "deliver",
+        {**BACKENDS, "IMAGEPIPE_WEBHOOK_URL": "http://127.0.0.1:9/hook", "IMAGEPIPE_WEBHOOK_SECRET": SECRET},
+        "IMAGEPIPE_WEBHOOK_URL",
+    ),
+    (
+        "deliver",
+        {**BACKENDS, "IMAGEPIPE_WEBHOOK_URL": "http://169.254.169.254/", "IMAGEPIPE_WEBHOOK_SECRET": SECRET},
+        "IMAGEPIPE_WEBHOOK_URL",
+    ),
     ("jobs show nope", BACKENDS, "'nope'"),
     ("jobs list --status failed --since soon", BACKENDS, "--since"),
     ("dev --backend-port 70000", {}, "--backend-port"),
     ("dev --slots none", {}, "--slots"),
+    ("dev", {"IMAGEPIPE_WEBHOOK_URL": "http://127.0.0.1:9/hook"}, "IMAGEPIPE_WEBHOOK_URL"),
     ("operator --metrics-port x", {}, "--metrics-port"),
     ("operator render missing.yaml", {}, "missing.yaml"),
     ("operator render {bad}", {}, "bad.yaml"),

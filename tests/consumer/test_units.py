@@ -12,11 +12,11 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from prometheus_client import generate_latest
 
-from imagepipe.consumer.health import Liveness
 from imagepipe.consumer.messages import parse_received
 from imagepipe.consumer.metrics import Metrics
 from imagepipe.consumer.retry import backoff, is_transient, retrying
 from imagepipe.errors import BackendUnavailable
+from imagepipe.health import Liveness
 from imagepipe.logs import JsonFormatter, job_context
 from imagepipe.slo import LATENCY_BUCKETS
 

@@ -21,7 +21,7 @@ CORE = "src/imagepipe"
 OWN: dict[Role, tuple[str, ...]] = {
     "ingest": ("service",),
     "consumer": ("consumer",),
-    "deliverer": (f"{CORE}/webhooks/deliveryqueue.py",),
+    "deliverer": tuple(f"{CORE}/webhooks/{m}.py" for m in ("deliveryqueue", "delivery", "deliverer")),
     "operator": ("operator", f"{CORE}/provision.py", f"{CORE}/privacy.py"),
 }
 # The core's job store and queue: used by the ingest, the consumer and the deliverer.

@@ -43,6 +43,12 @@ def event_state(record: DeliveryRecord | None, event_id: str) -> str | None:
     return state if isinstance(state, str) else None
 
 
+def attempts_so_far(record: DeliveryRecord | None, event_id: str) -> int:
+    delivery = _deliveries(record).get(event_id) or {}
+    attempts = delivery.get("attempts")
+    return attempts if isinstance(attempts, int) else 0
+
+
 def is_settled(record: DeliveryRecord | None, event_id: str) -> bool:
     return event_state(record, event_id) in SETTLED
 
@@ -60,7 +66,7 @@ def record_attempt(
     delivery = {
         "event": event_type,
         "state": attempt.state,
-        "attempts": int(previous.get("attempts") or 0) + 1,
+        "attempts": attempts_so_far(record, event_id) + 1,
         "first_attempt_at": previous.get("first_attempt_at") or attempt.at,
         "last_attempt_at": attempt.at,
         "last_result": dict(attempt.result),

@@ -13,13 +13,20 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from imagepipe.config import Settings
+from imagepipe.provision import MISSING_QUEUE, error_code
 from imagepipe.queue_contract import queue_name
 
 log = logging.getLogger(__name__)
 # SQS's limits: ten messages per receive, a message hidden at most 12 hours.
 MAX_BATCH = 10
 MAX_VISIBILITY_SECONDS = 12 * 3600
+
+
+class DeliveryQueueMissing(Exception):
+    """The delivery queue the settings name does not exist: nothing to deliver from."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +45,15 @@ async def resolve(sqs: Any, settings: Settings) -> str:
     url, name = settings.webhook_queue()
     if url:
         return url
-    return str((await sqs.get_queue_url(QueueName=queue_name(name)))["QueueUrl"])
+    try:
+        return str((await sqs.get_queue_url(QueueName=queue_name(name)))["QueueUrl"])
+    except ClientError as exc:
+        if error_code(exc) not in MISSING_QUEUE:
+            raise
+    raise DeliveryQueueMissing(
+        f"the delivery queue {name!r} does not exist (IMAGEPIPE_WEBHOOK_QUEUE_NAME, default the job"
+        " queue's name + '-webhooks'); the operator or `imagepipe dev` provisions it"
+    )
 
 
 async def receive(sqs: Any, url: str, count: int, visibility: int, wait: int) -> list[Received]:

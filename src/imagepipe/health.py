@@ -1,7 +1,8 @@
-"""The consumer's HTTP side: /metrics for Prometheus and /healthz for the
-kubelet. /healthz answers 503 once the poll loop has not come round for
-`stall_seconds` (a long poll plus a timed-out request take under a minute),
-so a wedged consumer is restarted; a backend outage alone does not stall it."""
+"""The HTTP side of a queue-consuming role (the consumer, the deliverer):
+/metrics for Prometheus and /healthz for the kubelet. /healthz answers 503
+once the poll loop has not come round for `stall_seconds` (a long poll plus
+a timed-out request take under a minute), so a wedged process is restarted;
+a backend outage alone does not stall it."""
 
 from __future__ import annotations
 
