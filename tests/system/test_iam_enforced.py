@@ -1,7 +1,8 @@
 """Each role under its own IAM policy (imagepipe.iam), on a moto server that
 enforces IAM: the operator provisions and checks, a real `imagepipe serve`
-and `imagepipe consume` take an upload to completed and then DELETE it, and
-a call outside each policy is refused."""
+and `imagepipe consume` take an upload to completed and then DELETE it, a
+real `imagepipe deliver` delivers an event and records it, and a call
+outside each policy is refused."""
 
 from __future__ import annotations
 
@@ -19,11 +20,14 @@ import requests
 from botocore.exceptions import ClientError
 
 from imagepipe.iam import ROLES
-from imagepipe.jobstore.keys import status_key
+from imagepipe.jobs import new_job_id, now_iso
+from imagepipe.jobstore.keys import delivery_key, status_key
 from imagepipe.operator.backend import check_backend
 from imagepipe.operator.imagepipeline import parse_imagepipeline
+from imagepipe.webhooks.events import event_for, to_message
 from tests.support.backend import free_port
 from tests.support.iam_moto import IamMoto, iam_moto
+from tests.support.webhook_receiver import Receiver, new_secret
 
 pytestmark = pytest.mark.system
 IMAGEPIPE = str(Path(sys.executable).with_name("imagepipe"))
@@ -223,3 +227,43 @@ def test_calls_outside_each_policy_are_refused(aws: IamMoto, monkeypatch: pytest
     refused(lambda: s3.get_object(Bucket=BUCKET, Key="jobs/someone.json"))
     refused(lambda: s3.delete_object(Bucket=BUCKET, Key="originals/someone"))
     refused(lambda: sqs.send_message(QueueUrl=queue, MessageBody="{}"))
+
+
+def test_the_deliverer_runs_under_its_policy(aws: IamMoto, tmp_path: Path) -> None:
+    """A real `imagepipe deliver` under the deliverer's policy: it receives an event,
+    posts it, writes the delivery record and deletes the message; it cannot read a
+    job's status document nor send a message."""
+    sqs, s3 = aws.client("sqs"), aws.client("s3")
+    if BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+        s3.create_bucket(Bucket=BUCKET)
+    url = sqs.create_queue(QueueName=f"{QUEUE}-webhooks")["QueueUrl"]
+    doc = {"job_id": new_job_id(), "status": "completed", "completed_at": now_iso(), "variants": {}}
+    event = event_for(doc, "http://cdn.test")
+    assert event is not None
+    with Receiver(new_secret()) as receiver:
+        deliverer = start(
+            aws,
+            "deliverer",
+            ["deliver"],
+            tmp_path / "deliverer.log",
+            IMAGEPIPE_METRICS_PORT=str(free_port()),
+            IMAGEPIPE_WEBHOOK_URL=receiver.url,
+            IMAGEPIPE_WEBHOOK_SECRET=receiver.secret,
+            IMAGEPIPE_WEBHOOK_ALLOW_PRIVATE="true",
+        )
+        try:
+            sqs.send_message(QueueUrl=url, MessageBody=to_message(event))
+            wait_for(lambda: receiver.accepted() == {event.id: 1}, "the event delivered", [deliverer])
+
+            def recorded() -> bool:
+                listing = s3.list_objects_v2(Bucket=BUCKET, Prefix=delivery_key(event.job_id))
+                return bool(listing.get("KeyCount"))
+
+            wait_for(recorded, "the delivery record", [deliverer])
+        finally:
+            stop([deliverer])
+    assert_no_denials(tmp_path / "deliverer.log")
+    s3.put_object(Bucket=BUCKET, Key="jobs/someone.json", Body=b"{}")
+    mine_s3, mine_sqs = aws.client("s3", "deliverer"), aws.client("sqs", "deliverer")
+    refused(lambda: mine_s3.get_object(Bucket=BUCKET, Key="jobs/someone.json"))
+    refused(lambda: mine_sqs.send_message(QueueUrl=url, MessageBody="{}"))
