@@ -29,12 +29,11 @@ from imagepipe.config import ConfigError, load_settings
 from imagepipe.errors import IMAGE_ERROR_CODES, ImagePipeError
 from imagepipe.jobqueue import send_job
 from imagepipe.jobs import is_job_id, job_message, now_iso
-from imagepipe.jobstore.documents import requested_focus
+from imagepipe.jobstore.documents import requested_focus, requested_variants
 from imagepipe.jobstore.keys import original_key
 from imagepipe.jobstore.store import ConditionalWritesUnsupported, JobStore
 from imagepipe.jobstore.transitions import FAILED, Refused, Retry, StatusDoc
 from imagepipe.lifecycle import FAILURE_MARKER_EXPIRY_DAYS
-from imagepipe.spec import VariantList
 
 DURATION = re.compile(r"(\d+)([hd])")
 COLUMNS = ("job_id", "status", "code", "failed_at", "pipeline")
@@ -164,7 +163,7 @@ async def retry_job(store: JobStore, backends: Backends, job_id: str) -> dict[st
         return {**outcome, "retry": NO_VARIANT_LIST}
     if not await store.has_original(job_id):
         return {**outcome, "retry": ORIGINAL_EXPIRED}
-    spec = VariantList.from_data(doc["variant_spec"], "status.variant_spec")
+    spec = requested_variants(doc)
     if isinstance(await store.apply(job_id, Retry(now_iso())), Refused):
         return {**outcome, "retry": NOT_FAILED}
     message = job_message(job_id, str(doc.get("pipeline")), spec, now_iso(), requested_focus(doc))

@@ -15,17 +15,24 @@ from contextlib import AsyncExitStack
 from imagepipe.aws import open_clients
 from imagepipe.config import load_settings
 from imagepipe.context import SourceInfo
-from imagepipe.jobs import new_job_id, now_iso, parse_message
+from imagepipe.geometry import Focus
+from imagepipe.jobs import job_message, new_job_id, now_iso, parse_message
 from imagepipe.jobstore.documents import queued_doc
 from imagepipe.jobstore.keys import original_key
 from imagepipe.jobstore.store import JobStore
 from imagepipe.jobstore.transitions import Fail, Queue
-from imagepipe.spec import DEFAULT_SPEC
+from imagepipe.spec import DEFAULT_SPEC, VariantList
 from tests.consumer.stack import REPO, Stack
 from tests.support.backend import MotoServer
 
 
-def failed_job(stack: Stack, code: str, with_original: bool) -> str:
+def failed_job(
+    stack: Stack,
+    code: str,
+    with_original: bool,
+    spec: VariantList = DEFAULT_SPEC,
+    focus: Focus | None = None,
+) -> str:
     """A job as a consumer leaves it after failing with `code`."""
     job_id = new_job_id()
 
@@ -37,7 +44,7 @@ def failed_job(stack: Stack, code: str, with_original: bool) -> str:
                 await store.put_original(job_id, b"jpeg bytes", "image/jpeg")
             source = SourceInfo(format="jpeg", width=1, height=1, frames=1, bytes=10)
             await store.apply(
-                job_id, Queue(queued_doc(job_id, "default", DEFAULT_SPEC, source, None, now_iso()))
+                job_id, Queue(queued_doc(job_id, "default", spec, source, None, now_iso(), focus))
             )
             await store.apply(job_id, Fail(code, "it failed", now_iso()))
 
@@ -77,6 +84,24 @@ def test_list_and_retry_failed_jobs(moto: MotoServer) -> None:
     assert shown.returncode == 0 and json.loads(shown.stdout)["retries"] == 1
     again = jobs(stack, "retry", retryable, "--json")
     assert again.returncode == 1 and json.loads(again.stdout)[0]["retry"] == "not_failed"
+
+
+def test_a_retry_asks_for_exactly_what_the_upload_asked(moto: MotoServer) -> None:
+    # Every per-job option that changes the output differs from its default here.
+    data = [
+        {**v, "gravity": "attention"} if v.get("method") == "cover" else v for v in DEFAULT_SPEC.to_data()
+    ]
+    spec = VariantList.from_data(data, placeholder=False)
+    focus = Focus(0.25, 0.75)
+    stack = Stack(moto.endpoint)
+    job_id = failed_job(stack, "retries_exhausted", with_original=True, spec=spec, focus=focus)
+    retried = jobs(stack, "retry", job_id, "--json")
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    (message,) = stack.sqs.receive_message(QueueUrl=stack.queue_url)["Messages"]
+    job = parse_message(message["Body"])
+    asked = job_message(job_id, "default", spec, job.enqueued_at, focus)
+    assert job == asked, "the retried message is the uploaded job's message, re-sent"
+    assert job.placeholder is False and job.variant_list() == spec
 
 
 def test_bad_input_is_one_line_and_exit_2(moto: MotoServer) -> None:

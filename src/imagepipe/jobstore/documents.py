@@ -30,6 +30,8 @@ def queued_doc(
         "spec": spec.spec_hash,
         # The variant list itself, so that a retry re-enqueues exactly what was asked.
         "variant_spec": spec.to_data(),
+        # Whether the pipeline asked for a placeholder, for a retry to ask the same.
+        "placeholder_requested": spec.placeholder,
         "source": asdict(source),
         "variants": {},
         "error": None,
@@ -41,6 +43,15 @@ def queued_doc(
         # The focal point given at upload; null when none was.
         "focus": asdict(focus) if focus else None,
     }
+
+
+def requested_variants(doc: StatusDoc) -> VariantList:
+    """The variant list the job was uploaded with (InvalidSpec when unreadable).
+
+    A document written before `placeholder_requested` existed asks for the default."""
+    return VariantList.from_data(
+        doc.get("variant_spec"), "status.variant_spec", doc.get("placeholder_requested") is not False
+    )
 
 
 def requested_focus(doc: StatusDoc) -> Focus | None:
