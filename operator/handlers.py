@@ -5,8 +5,8 @@ backends, report status.
 
 An invalid spec ends in Ready=False + a Warning event + kopf.PermanentError
 (no retry loop); API errors, taken names (ChildConflict), missing
-backends and deliverer pods that cannot start (a missing webhook Secret, a
-deliverer refusing its configuration) are retried with
+backends, a refused webhook target (WebhookTargetUnsafe: everything but the
+deliverer is applied) and deliverer pods that cannot start are retried with
 backoff (kopf.TemporaryError) and reported as Ready=False meanwhile. A
 timer runs the same reconcile every DRIFT_SECONDS, so children deleted or
 edited behind the operator's back come back.
@@ -26,7 +26,6 @@ import kopf
 from .apply import apply_children
 from .backend import BackendState, QueueDepth, check_backend, read_queue_depth, retry_delay
 from .conditions import ready_status, repeats
-from .deliverer import DelivererChoice
 from .deliverer_pods import read_deliverer_problem
 from .imagepipeline import ImagePipeline, InvalidPipeline
 from .kube import ApiError, Kube
@@ -35,6 +34,7 @@ from .ownership import describe
 from .schema import GROUP, PLURAL, VERSION
 from .timers import register_quietly
 from .trust import TrustPolicy, admit
+from .webhook_target import TargetVerdict, judge_target
 
 KEDA_API = "/apis/keda.sh/v1alpha1"
 RETRY_APPLY_SECONDS = 15.0
@@ -121,9 +121,9 @@ async def reconcile(
                 "scaling.engine is keda but KEDA's CRDs are not installed",
             )
             raise kopf.TemporaryError("KEDA is not installed", delay=RETRY_BACKEND_SECONDS)
-        deliverer = DelivererChoice(allow_private=runtime.policy.allow_private_webhooks)
-        conflicts = await apply_children(kube, body, p, logger, deliverer)
-        pods = await read_deliverer_problem(kube, p)
+        target = await judge_target(p, runtime.policy)
+        conflicts = await apply_children(kube, body, p, logger, target.choice)
+        pods = await read_deliverer_problem(kube, p) if target.choice.build else None
     except (ApiError, aiohttp.ClientError, TimeoutError) as exc:
         _fail(runtime, body, status, patch, "ApplyFailed", f"applying the children failed: {exc}")
         raise kopf.TemporaryError(str(exc), delay=RETRY_APPLY_SECONDS) from exc
@@ -138,12 +138,26 @@ async def reconcile(
     if not state.ready:
         _fail(runtime, body, status, patch, state.reason, state.message)
         raise kopf.TemporaryError(state.message, delay=retry_delay(retry))
-    if pods is not None:
-        _fail(runtime, body, status, patch, pods.reason, pods.message)
-        raise kopf.TemporaryError(pods.message, delay=RETRY_BACKEND_SECONDS)
-    patch.status.update(
-        ready_status(status.get("conditions"), True, state.reason, state.message, p.generation)
-    )
+    for problem, delay in ((target.refused, RETRY_CONFLICT_SECONDS), (pods, RETRY_BACKEND_SECONDS)):
+        if problem is not None:
+            _fail(runtime, body, status, patch, problem.reason, problem.message)
+            raise kopf.TemporaryError(problem.message, delay=delay)
+    _ready(body, status, patch, p.generation, state, target)
+
+
+def _ready(
+    body: kopf.Body,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    generation: int,
+    state: BackendState,
+    target: TargetVerdict,
+) -> None:
+    """Ready=True; a webhook target that does not resolve now is said there and as one event."""
+    message = f"{state.message}; webhook: {target.warning}" if target.warning else state.message
+    if target.warning and not repeats(status.get("conditions"), True, state.reason, message):
+        kopf.warn(body, reason="WebhookTargetUnresolved", message=target.warning)
+    patch.status.update(ready_status(status.get("conditions"), True, state.reason, message, generation))
 
 
 def register(registry: kopf.OperatorRegistry, runtime: OperatorRuntime) -> None:

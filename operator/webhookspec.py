@@ -9,12 +9,12 @@ unset, so the deliverer's own default applies.
 
 from __future__ import annotations
 
-import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
 from imagepipe.config import WEBHOOK_QUEUE_SUFFIX, Settings
 from imagepipe.webhooks.events import EVENT_TYPES
+from imagepipe.webhooks.targets import parse_target
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,10 @@ def parse_webhook(raw: dict[str, Any] | None, backend_account: str | None) -> We
     if not raw:
         return None
     url = raw["url"]
-    if not urllib.parse.urlsplit(url).hostname:
-        raise ValueError(f"spec.webhook.url: {url!r} must name a host")
+    try:
+        parse_target(url)  # the deliverer's URL rules; addresses are judged later (webhook_target.py)
+    except ValueError as exc:
+        raise ValueError(f"spec.webhook.url: {url!r} {exc}") from None
     events = tuple(raw.get("events") or EVENT_TYPES)
     repeated = sorted({e for e in events if events.count(e) > 1})
     if repeated:

@@ -83,6 +83,10 @@ INVALID = {
         {"url": "https:///path", "secretRef": {"name": "h"}},
         "spec.webhook.url: 'https:///path' must name a host",
     ),
+    "a user in the URL": (
+        {"url": "https://me:pw@hooks.example.com/", "secretRef": {"name": "h"}},
+        "spec.webhook.url: 'https://me:pw@hooks.example.com/' must not carry a user name",
+    ),
     "unknown event": (
         {"url": "https://h.example.com/", "secretRef": {"name": "h"}, "events": ["image.viewed"]},
         "spec.webhook.events[0]",

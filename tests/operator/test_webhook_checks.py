@@ -1,8 +1,10 @@
-"""What the operator concludes about a webhook, as tables: its policy
-setting, and why deliverer pods do not run."""
+"""What the operator concludes about a webhook, as tables: the target check
+under its policy (refused, warned, allowed; real resolution of address
+literals and an unresolvable name), and why deliverer pods do not run."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from typing import Any
 
@@ -10,15 +12,49 @@ import pytest
 
 from imagepipe.operator.deliverer_pods import deliverer_problem
 from imagepipe.operator.imagepipeline import parse_imagepipeline
-from imagepipe.operator.trust import policy_from_env
+from imagepipe.operator.trust import TrustPolicy, policy_from_env
+from imagepipe.operator.webhook_target import UNSAFE_REASON, judge_target
 
-GLOBAL = "https://93.184.215.14/hooks"
+GLOBAL = "https://93.184.215.14/hooks"  # a global address: no DNS, no connection needed
+
+TARGETS = {
+    # name: (url, allow private?, deliverer built?, refused?, warned?, in the message)
+    "global address": (GLOBAL, False, True, False, False, ""),
+    "loopback": ("http://127.0.0.1:8080/in", False, False, True, False, "loopback"),
+    "loopback, private allowed": ("http://127.0.0.1:8080/in", True, True, False, False, ""),
+    "metadata service": ("http://169.254.169.254/latest/", False, False, True, False, "link-local"),
+    "private network": ("http://10.0.0.7/in", False, False, True, False, "private"),
+    "IPv4-mapped loopback": ("http://[::ffff:127.0.0.1]/in", False, False, True, False, "IPv4-mapped"),
+    "multicast, even with private allowed": ("http://224.0.0.1/in", True, False, True, False, "multicast"),
+    "a name that does not resolve now": ("https://hooks.invalid/in", False, True, False, True, "resolve"),
+}
 
 
 def pipeline(minimal: dict[str, Any], url: str) -> Any:
     body = copy.deepcopy(minimal)
     body["spec"]["webhook"] = {"url": url, "secretRef": {"name": "hooks"}}
     return parse_imagepipeline(body)
+
+
+@pytest.mark.parametrize("row", sorted(TARGETS))
+def test_the_target_check(minimal: dict[str, Any], row: str) -> None:
+    url, allow, built, refused, warned, fragment = TARGETS[row]
+    got = asyncio.run(judge_target(pipeline(minimal, url), TrustPolicy(allow_private_webhooks=allow)))
+    assert (got.choice.build, got.choice.allow_private) == (built, allow)
+    assert (got.refused is not None, bool(got.warning)) == (refused, warned)
+    said = got.refused.message if got.refused else got.warning
+    assert fragment in said
+    if got.refused:
+        assert got.refused.reason == UNSAFE_REASON and "spec.webhook.url" in got.refused.message
+        # The operator's own setting is named, not the deliverer's variable.
+        if not allow and fragment in ("loopback", "private", "link-local", "IPv4-mapped"):
+            assert "operator.policy.allowPrivateWebhooks" in said
+        assert "IMAGEPIPE_WEBHOOK_ALLOW_PRIVATE=" not in said
+
+
+def test_no_webhook_no_check(minimal: dict[str, Any]) -> None:
+    got = asyncio.run(judge_target(parse_imagepipeline(minimal), TrustPolicy()))
+    assert got.refused is None and not got.warning
 
 
 def test_the_policy_setting() -> None:

@@ -1,7 +1,8 @@
 """spec.webhook in the real operator loop (KopfRunner) against kmock: the
 deliverer appears with its secret by reference only, goes when the webhook
-goes, never takes over a foreign NAME-deliverer, gets private targets only
-where the operator's policy allows them, and a deliverer pod the kubelet
+goes, never takes over a foreign NAME-deliverer, is withheld from an unsafe
+target while the rest runs, gets private targets only where the operator's
+policy allows them, and a deliverer pod the kubelet
 cannot start for want of its Secret is reported."""
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tests.operator.apiserver import (
     eventually,
     operator_runner,
 )
-from tests.operator.test_children_owned import CONFIGMAPS, ready_is
+from tests.operator.test_children_owned import CONFIGMAPS, EVENTS, ready_is
 
 SECRETS = "/api/v1/namespaces/default/secrets"
 PODS = "/api/v1/namespaces/default/pods"
@@ -96,6 +97,26 @@ def test_a_foreign_deliverer_is_a_conflict_and_untouched(api: ApiServer, minimal
         kept = api.call("GET", f"{DEPLOYMENTS}/photos-deliverer")
         assert kept["spec"]["replicas"] == 3 and not kept["metadata"].get("ownerReferences")
         assert "IMAGEPIPE_WEBHOOK_URL" not in env_of(api.call("GET", f"{DEPLOYMENTS}/photos-consumer"))
+    assert running.exception is None
+
+
+def test_an_unsafe_target_gets_no_deliverer_and_the_rest_runs(
+    api: ApiServer, minimal: dict[str, Any]
+) -> None:
+    with runner(api) as running:
+        api.call("POST", PIPELINES, hooked(minimal, "http://169.254.169.254/latest/meta-data/"))
+        condition = eventually(lambda: ready_is(api, "False", "WebhookTargetUnsafe"))
+        assert "link-local" in condition["message"] and "spec.webhook.url" in condition["message"]
+        events = eventually(lambda: (api.call("GET", EVENTS) or {}).get("items"))
+        assert any(e["reason"] == "WebhookTargetUnsafe" and e["type"] == "Warning" for e in events)
+        assert api.call("GET", f"{DEPLOYMENTS}/photos-consumer") is not None
+        assert api.call("GET", f"{DEPLOYMENTS}/photos-ingest") is not None
+        assert api.call("GET", f"{DEPLOYMENTS}/photos-deliverer") is None
+        # A safe URL: the deliverer comes, and the pipeline is ready.
+        spec = hooked(minimal)["spec"]
+        api.call("PATCH", f"{PIPELINES}/photos", {"metadata": {"generation": 2}, "spec": spec})
+        eventually(lambda: api.call("GET", f"{DEPLOYMENTS}/photos-deliverer"))
+        eventually(lambda: ready_is(api, "True"))
     assert running.exception is None
 
 
