@@ -15,6 +15,7 @@ import os
 import shutil
 import socket
 import sys
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,7 +73,10 @@ def free_port(host: str = HOST) -> int:
 
 
 class BackendServer:
-    """moto's S3+SQS server on 127.0.0.1:port, in a thread or as a process."""
+    """moto's S3+SQS server on 127.0.0.1:port, in a thread or as a process.
+
+    In a thread, its state is this process's: servers running at the same time
+    share it, and stopping one resets it."""
 
     def __init__(self, port: int = 0, *, own_process: bool = False, log: Path | None = None) -> None:
         self.port = port or free_port()
@@ -128,8 +132,19 @@ class BackendServer:
         if self.own_process:
             stop_processes([self._server], grace=5)
         else:
+            # moto keeps its state in this process, not in its server: without a reset
+            # the next in-thread server would serve this one's bucket and queues, and a
+            # long poll of a stopped role, still waiting inside moto for up to 20 s,
+            # would take the messages sent to them.
+            reset_moto(self.endpoint)
             self._server.stop()
         self._server = None
+
+
+def reset_moto(endpoint: str) -> None:
+    """Drop every bucket, queue and message of the moto server at `endpoint`."""
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    urllib.request.urlopen(request, timeout=10).close()
 
 
 def role_environment(

@@ -8,8 +8,11 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import boto3  # type: ignore[import-untyped]
 import pytest
@@ -110,6 +113,53 @@ def test_provisioned_and_restartable_on_the_same_ports() -> None:
     )
     with again:
         assert again.queues is not None and again.queues.queue_url.endswith("stack-test-jobs")
+
+
+def aws(stack: LoopbackStack, service: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=stack.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="imagepipe-dev",
+        aws_secret_access_key="imagepipe-dev",
+    )
+
+
+def moto_handling_a_request() -> bool:
+    # moto runs in this process: werkzeug handles each request in a thread of its own.
+    return any("process_request_thread" in t.name for t in threading.enumerate())
+
+
+def test_a_stopped_stack_leaves_nothing_to_the_next_one() -> None:
+    """In-thread moto keeps its state in this process. A stack that stops must take
+    its objects and queues with it, and a long poll left waiting inside moto by a
+    client that went away (a stopped role's) must not take the next stack's
+    messages: that stole two events from a webhook test in CI."""
+    first = LoopbackStack().start()
+    try:
+        assert first.queues is not None
+        aws(first, "s3").put_object(Bucket=first.bucket, Key="left/behind", Body=b"x")
+        poll, queue_url = aws(first, "sqs"), first.queues.queue_url
+        waiting = threading.Thread(
+            target=lambda: poll.receive_message(
+                QueueUrl=queue_url, WaitTimeSeconds=20, VisibilityTimeout=600
+            ),
+            daemon=True,
+        )
+        waiting.start()
+        deadline = time.monotonic() + 30
+        while not moto_handling_a_request():
+            assert time.monotonic() < deadline, "the long poll never reached moto"
+            time.sleep(0.05)
+    finally:
+        first.stop()
+    with LoopbackStack() as second:
+        assert second.queues is not None
+        assert aws(second, "s3").list_objects_v2(Bucket=second.bucket).get("KeyCount") == 0
+        sqs = aws(second, "sqs")
+        sqs.send_message(QueueUrl=second.queues.queue_url, MessageBody="for the second stack")
+        got = sqs.receive_message(QueueUrl=second.queues.queue_url, WaitTimeSeconds=5)
+        assert [m["Body"] for m in got.get("Messages", [])] == ["for the second stack"]
 
 
 def test_the_roles_get_dummy_credentials_never_the_callers(monkeypatch: pytest.MonkeyPatch) -> None:

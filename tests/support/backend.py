@@ -4,14 +4,13 @@ session, reset between tests, and provisioning with test-sized queues."""
 from __future__ import annotations
 
 import dataclasses
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from imagepipe.config import Settings
 from imagepipe.localprovision import provision as provision_backends
-from imagepipe.loopback import BackendServer, free_port
+from imagepipe.loopback import BackendServer, free_port, reset_moto
 from imagepipe.provision import Queues
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
@@ -23,8 +22,7 @@ class MotoServer:
     endpoint: str
 
     def reset(self) -> None:
-        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
-        urllib.request.urlopen(request, timeout=10).close()
+        reset_moto(self.endpoint)
 
 
 @contextmanager
