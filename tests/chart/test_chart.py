@@ -15,7 +15,7 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from imagepipe.operator.children import PRUNABLE
+from imagepipe.operator.children import PRUNABLE, build_children
 from imagepipe.operator.imagepipeline import parse_imagepipeline
 from imagepipe.operator.kube import PLURALS
 from imagepipe.operator.metrics import DEFAULT_PORT as METRICS_DEFAULT_PORT
@@ -249,7 +249,7 @@ def test_pod_monitor_selects_every_imagepipe_pod(all_on: list[dict[str, Any]]) -
     assert monitor["spec"]["selector"] == {"matchLabels": {"app.kubernetes.io/part-of": "imagepipe"}}
     assert monitor["spec"]["namespaceSelector"] == {"any": True}
     ports = {e["port"] for e in monitor["spec"]["podMetricsEndpoints"]}
-    assert ports == {"http", "metrics"}  # ingest; consumer and operator
+    assert ports == {"http", "metrics"}  # ingest; consumer, deliverer and operator
     assert "app.kubernetes.io/component" in monitor["spec"]["podTargetLabels"]
     assert "app.kubernetes.io/part-of" in monitor["spec"]["podTargetLabels"]
 
@@ -269,6 +269,33 @@ def test_pod_monitor_scrapes_the_operators_metrics_port(all_on: list[dict[str, A
     assert ports["metrics"] == int(env["IMAGEPIPE_METRICS_PORT"]) == METRICS_DEFAULT_PORT == 9102
     endpoints = {e["port"]: e for e in monitor["spec"]["podMetricsEndpoints"]}
     assert endpoints["metrics"]["path"] == "/metrics"
+
+
+def test_pod_monitor_scrapes_every_role_an_imagepipeline_deploys(all_on: list[dict[str, Any]]) -> None:
+    """The ingest, consumer and deliverer pods the operator builds (examples/full.yaml has
+    spec.webhook): selected by the PodMonitor, with its target labels, a port of a name it
+    scrapes where the role serves /metrics (IMAGEPIPE_PORT or IMAGEPIPE_METRICS_PORT), and
+    IMAGEPIPE_IMAGEPIPELINE=NAMESPACE/NAME, the label every series they export then carries."""
+    (monitor,) = by_kind(all_on, "PodMonitor")
+    scraped = {e["port"] for e in monitor["spec"]["podMetricsEndpoints"]}
+    example = yaml.safe_load((REPO / "examples" / "full.yaml").read_text())
+    pipeline = parse_imagepipeline({**example, "metadata": {**example["metadata"], "uid": "u"}})
+    deployments = [d for d in build_children(pipeline) if d["kind"] == "Deployment"]
+    roles = set()
+    for deployment in deployments:
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        role = labels["app.kubernetes.io/component"]
+        roles.add(role)
+        assert monitor["spec"]["selector"]["matchLabels"].items() <= labels.items(), role
+        assert set(monitor["spec"]["podTargetLabels"]) <= set(labels), role
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["IMAGEPIPE_IMAGEPIPELINE"] == pipeline.key == "media/catalogue", role
+        ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+        (name,) = set(ports) & scraped
+        variable = "IMAGEPIPE_PORT" if name == "http" else "IMAGEPIPE_METRICS_PORT"
+        assert ports[name] == int(env[variable]), role
+    assert roles == {"ingest", "consumer", "deliverer"}
 
 
 def test_dashboard_configmap_carries_the_dashboard(all_on: list[dict[str, Any]]) -> None:

@@ -12,11 +12,13 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import boto3  # type: ignore[import-untyped]
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from imagepipe.aws import open_clients
 from imagepipe.config import Settings, load_settings
@@ -175,3 +177,27 @@ async def test_sigterm_lets_the_attempt_in_flight_finish(settings: Settings, rec
     assert receiver.accepted() == {event.id: 1}
     assert [r["state"] for r in records(settings, event.job_id)] == [DELIVERED]
     assert queue.counts() == (0, 0)
+
+
+async def test_deployed_by_an_imagepipeline_every_series_carries_its_label(
+    settings: Settings, receiver: Receiver
+) -> None:
+    """IMAGEPIPE_IMAGEPIPELINE (the operator sets it on NAME-deliverer) labels every sample
+    on /metrics, as the other roles' are, so the chart's rules and dashboard join on it."""
+    queue = Queue(settings)
+    labelled = replace(settings, imagepipeline="media/photos")
+    async with deliverer(labelled) as running:
+        queue.send(to_message(completed_event()))
+        await until(lambda: len(receiver.accepted()) == 1, "the event accepted")
+        await until(lambda: queue.counts() == (0, 0), "the queue to empty")
+        url = f"http://127.0.0.1:{running.metrics_port}/metrics"
+        text = (await asyncio.to_thread(requests.get, url, timeout=5)).text
+    samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
+    names = {s.name for s in samples}
+    assert {"imagepipe_webhook_deliveries_total", "imagepipe_webhook_event_age_seconds_bucket"} <= names
+    assert {"imagepipe_webhook_deliveries_in_flight", "imagepipe_webhook_poll_errors_total"} <= names
+    assert all(s.labels.get("imagepipeline") == "media/photos" for s in samples), [
+        s for s in samples if s.labels.get("imagepipeline") != "media/photos"
+    ][:3]
+    delivered = [s for s in samples if s.name == "imagepipe_webhook_deliveries_total"]
+    assert {s.labels["outcome"]: s.value for s in delivered}["delivered"] == 1
