@@ -23,7 +23,7 @@ from imagepipe.capacity import (
 )
 from imagepipe.context import Limits
 from imagepipe.webhooks.events import EVENT_TYPES
-from imagepipe.webhooks.signing import parse_secret
+from imagepipe.webhooks.signing import parse_secrets
 
 T = TypeVar("T")
 MB = 1024 * 1024
@@ -268,7 +268,7 @@ def _webhook_events(raw: str) -> tuple[str, ...]:
 
 
 def _webhook_secret(raw: str) -> str:
-    parse_secret(raw)
+    parse_secrets(raw)
     return raw
 
 

@@ -159,6 +159,7 @@ def test_webhooks_off_by_default_and_the_delivery_queue_beside_the_job_queue() -
         ("IMAGEPIPE_WEBHOOK_SECRET", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_"),
         ("IMAGEPIPE_WEBHOOK_SECRET", "whsec_not*base64", "base64"),
         ("IMAGEPIPE_WEBHOOK_SECRET", "whsec_c2hvcnQ=", "24 to 64 bytes, not 5"),
+        ("IMAGEPIPE_WEBHOOK_SECRET", f"{SECRET} whsec_c2hvcnQ=", "secret 2 of 2: must encode 24 to 64"),
         ("IMAGEPIPE_WEBHOOK_EVENTS", "image.completed,image.resized", "comma-separated list"),
         ("IMAGEPIPE_WEBHOOK_HORIZON_SECONDS", str(14 * 24 * 3600), "at most 1123200"),
         ("IMAGEPIPE_WEBHOOK_TIMEOUT_SECONDS", "0", "positive"),

@@ -35,7 +35,7 @@ from imagepipe.webhooks.signing import parse_secret
 from tests.webhooks.receivers import Receiver, Resetter
 
 SECRET = "whsec_" + base64.b64encode(os.urandom(32)).decode()
-KEY = parse_secret(SECRET)
+KEYS = (parse_secret(SECRET),)
 EVENT = WebhookEvent(
     id="msg_0123456789abcdef0123456789abcdef",
     type="image.completed",
@@ -58,7 +58,7 @@ def status(code: int, text: str = "", **headers: str) -> Handler:
 def one_attempt(handler: Handler, allow_private: bool = True) -> tuple[AttemptResult, Receiver]:
     async def go() -> tuple[AttemptResult, Receiver]:
         async with Receiver(handler) as receiver, _sender(allow_private) as sender:
-            return await sender.send(receiver.url, KEY, EVENT), receiver
+            return await sender.send(receiver.url, KEYS, EVENT), receiver
 
     return asyncio.run(go())
 
@@ -72,7 +72,7 @@ def test_an_accepting_receiver_gets_the_payload_signed_with_the_event_id_and_a_f
 
     async def go() -> tuple[list[AttemptResult], Receiver]:
         async with Receiver(status(204)) as receiver, _sender(clock=lambda: next(moments)) as sender:
-            return [await sender.send(receiver.url, KEY, EVENT) for _ in range(2)], receiver
+            return [await sender.send(receiver.url, KEYS, EVENT) for _ in range(2)], receiver
 
     results, receiver = asyncio.run(go())
     assert [(r.delivered, r.status, r.error) for r in results] == [(True, 204, None)] * 2
@@ -129,7 +129,7 @@ def test_an_endless_body_is_read_only_to_the_bound() -> None:
         async with Receiver(endless) as receiver, _sender() as sender:
             tracemalloc.start()
             try:
-                result = await sender.send(receiver.url, KEY, EVENT)
+                result = await sender.send(receiver.url, KEYS, EVENT)
                 peak = tracemalloc.get_traced_memory()[1]
             finally:
                 tracemalloc.stop()
@@ -150,7 +150,7 @@ def test_a_redirect_is_a_failed_attempt_and_is_not_followed() -> None:
         async with Receiver(status(204)) as elsewhere:
             redirect = status(307, "moved", Location=elsewhere.url)
             async with Receiver(redirect) as receiver, _sender() as sender:
-                return await sender.send(receiver.url, KEY, EVENT), elsewhere, elsewhere.url
+                return await sender.send(receiver.url, KEYS, EVENT), elsewhere, elsewhere.url
 
     result, elsewhere, location = asyncio.run(go())
     assert (result.delivered, result.status, result.error) == (False, 307, REDIRECT)
@@ -161,7 +161,7 @@ def test_a_redirect_is_a_failed_attempt_and_is_not_followed() -> None:
 def test_nothing_listening_is_connection_refused() -> None:
     async def go(port: int) -> AttemptResult:
         async with _sender() as sender:
-            return await sender.send(f"http://127.0.0.1:{port}/hook", KEY, EVENT)
+            return await sender.send(f"http://127.0.0.1:{port}/hook", KEYS, EVENT)
 
     # Bound but not listening: the port stays ours and refuses connections.
     with socket.socket() as held:
@@ -174,7 +174,7 @@ def test_nothing_listening_is_connection_refused() -> None:
 def test_a_reset_before_the_status_is_complete_is_connection_reset(answer: bytes) -> None:
     async def go() -> tuple[AttemptResult, int]:
         async with Resetter(answer) as receiver, _sender() as sender:
-            return await sender.send(receiver.url, KEY, EVENT), receiver.resets
+            return await sender.send(receiver.url, KEYS, EVENT), receiver.resets
 
     result, resets = asyncio.run(go())
     assert resets == 1
@@ -185,7 +185,7 @@ def test_a_reset_after_a_2xx_status_is_delivered_with_what_arrived() -> None:
     async def go() -> AttemptResult:
         head = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\naccepted"
         async with Resetter(head) as receiver, _sender() as sender:
-            return await sender.send(receiver.url, KEY, EVENT)
+            return await sender.send(receiver.url, KEYS, EVENT)
 
     result = asyncio.run(go())
     assert (result.delivered, result.status, result.error) == (True, 200, None)
@@ -197,7 +197,7 @@ def test_a_loopback_target_is_refused_before_any_connection_unless_private_is_al
     async def go(allow_private: bool) -> tuple[AttemptResult, int]:
         async with Receiver(status(204)) as receiver, _sender(allow_private) as sender:
             url = receiver.url.replace("127.0.0.1", host)
-            return await sender.send(url, KEY, EVENT), receiver.connections
+            return await sender.send(url, KEYS, EVENT), receiver.connections
 
     refused, connections = asyncio.run(go(allow_private=False))
     assert (refused.delivered, refused.error, connections) == (False, UNSAFE_TARGET, 0)
@@ -212,8 +212,8 @@ def test_cookies_are_not_kept_between_attempts() -> None:
         async with Receiver(handler) as receiver, _sender() as sender:
             # A name: aiohttp's default jar would keep no cookie of an address anyway.
             url = receiver.url.replace("127.0.0.1", "localhost")
-            await sender.send(url, KEY, EVENT)
-            await sender.send(url, KEY, EVENT)
+            await sender.send(url, KEYS, EVENT)
+            await sender.send(url, KEYS, EVENT)
             return receiver
 
     receiver = asyncio.run(go())
@@ -229,7 +229,7 @@ def test_proxy_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
             for name in ("NO_PROXY", "no_proxy"):
                 monkeypatch.delenv(name, raising=False)
             async with _sender() as sender:
-                return await sender.send(receiver.url, KEY, EVENT), proxy, receiver
+                return await sender.send(receiver.url, KEYS, EVENT), proxy, receiver
 
     result, proxy, receiver = asyncio.run(go())
     assert result.delivered and (proxy.connections, receiver.connections) == (0, 1)
@@ -239,7 +239,7 @@ def test_tls_to_a_plain_http_receiver_is_a_tls_error() -> None:
     async def go() -> tuple[AttemptResult, int]:
         async with Receiver(status(204)) as receiver, _sender() as sender:
             https = receiver.url.replace("http://", "https://")
-            return await sender.send(https, KEY, EVENT), len(receiver.requests)
+            return await sender.send(https, KEYS, EVENT), len(receiver.requests)
 
     result, requests = asyncio.run(go())
     assert (result.delivered, result.error, requests) == (False, TLS, 0)

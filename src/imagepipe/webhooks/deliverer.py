@@ -32,7 +32,7 @@ from imagepipe.webhooks.metrics import DelivererMetrics
 from imagepipe.webhooks.outcome import HANDED_BACK
 from imagepipe.webhooks.schedule import Backoff
 from imagepipe.webhooks.sender import Sender
-from imagepipe.webhooks.signing import parse_secret
+from imagepipe.webhooks.signing import parse_secrets
 
 log = logging.getLogger(__name__)
 # Beyond the attempt's own timeout, a received message stays hidden this long:
@@ -103,7 +103,7 @@ class Deliverer:
                 store=store,
                 sender=sender,
                 target_url=self.settings.webhook_url,
-                key=parse_secret(self.settings.webhook_secret),
+                keys=parse_secrets(self.settings.webhook_secret),
                 backoff=Backoff.from_settings(self.settings),
                 metrics=self.metrics,
                 backend_retry_seconds=math.ceil(self.settings.webhook_backoff_seconds),

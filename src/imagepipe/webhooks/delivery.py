@@ -51,7 +51,8 @@ class DeliveryEnv:
     store: JobStore
     sender: Sender
     target_url: str
-    key: bytes
+    # Each signs every attempt (several during a secret rotation).
+    keys: tuple[bytes, ...]
     backoff: Backoff
     metrics: DelivererMetrics
     # After a job-store failure, the message comes back this much later.
@@ -87,7 +88,7 @@ async def _attempt(env: DeliveryEnv, event: WebhookEvent, moment: datetime) -> S
     if is_settled(record, event.id):
         return Settle(DUPLICATE, delete=True)
     started = env.clock()
-    result = await env.sender.send(env.target_url, env.key, event)
+    result = await env.sender.send(env.target_url, env.keys, event)
     env.metrics.attempt_duration.observe(result.duration_seconds)
     decided = env.clock()
     attempts = attempts_so_far(record, event.id) + 1

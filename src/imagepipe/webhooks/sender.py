@@ -136,8 +136,8 @@ class Sender:
             await self._session.close()
             self._session = None
 
-    async def send(self, target_url: str, key: bytes, event: WebhookEvent) -> AttemptResult:
-        """One attempt: signed now, with the event's id."""
+    async def send(self, target_url: str, keys: tuple[bytes, ...], event: WebhookEvent) -> AttemptResult:
+        """One attempt: signed now with each key, with the event's id."""
         assert self._session is not None, "use `async with Sender(...)`"
         started = time.monotonic()
         try:
@@ -148,7 +148,7 @@ class Sender:
         if unsafe is not None:
             return _failed(started, UNSAFE_TARGET, f"{target.host} is {unsafe}")
         body = payload(event)
-        headers = signed_headers(key, event.id, int(self.clock()), body)
+        headers = signed_headers(keys, event.id, int(self.clock()), body)
         deadline = asyncio.get_running_loop().time() + self.timeout_seconds
         try:
             async with asyncio.timeout_at(deadline):
