@@ -8,11 +8,15 @@ import ast
 import re
 from collections.abc import Iterator
 
+import yaml
+
 from imagepipe import errors
 from imagepipe.consumer.metrics import FAILURE_CODES
+from imagepipe.operator.imagepipeline import parse_imagepipeline
+from imagepipe.operator.monitoring import rule_groups
 from imagepipe.service.errors import _HTTP_CODES
 from imagepipe.service.metrics import REJECTION_CODES
-from tests.chart.helpers import role_registries
+from tests.chart.helpers import ALERTS, role_registries
 
 from .repo import DESIGN, REPO, first_cells, repo_files, section, text_of
 
@@ -110,3 +114,25 @@ def test_every_test_the_design_cites_exists() -> None:
             functions = (ast.FunctionDef, ast.AsyncFunctionDef)
             defined = {n.name for n in ast.walk(tree) if isinstance(n, functions)}
             assert function in defined, f"{path}::{function}"
+
+
+def test_every_alert_is_in_the_alerts_table() -> None:
+    """The chart's alerts and the operator's burn-rate alerts, with their severity, and no other."""
+    example = yaml.safe_load((REPO / "examples" / "minimal.yaml").read_text())
+    example["metadata"]["uid"] = "u"
+    groups = yaml.safe_load(ALERTS.read_text())["groups"] + rule_groups(parse_imagepipeline(example))
+    rules = {r["alert"]: r["labels"]["severity"] for g in groups for r in g["rules"] if "alert" in r}
+    assert {"ImagepipeSLOBurnRateFast", "ImagepipeWebhookEventsAbandoned"} <= set(rules)
+    lines = section(design(), "Alerts").splitlines()
+    rows = [line.split("|")[1:3] for line in lines if line.startswith("| `")]
+    table = {name.strip().strip("`"): severity.strip() for name, severity in rows}
+    assert table == rules
+
+
+def test_every_chart_recording_rule_is_in_the_metrics_section() -> None:
+    groups = yaml.safe_load(ALERTS.read_text())["groups"]
+    records = {r["record"] for g in groups for r in g["rules"] if "record" in r}
+    assert "imagepipe:webhook_attempts_failed:ratio_rate10m" in records
+    text = section(design(), "Metrics")
+    missing = {r for r in records if f"`{r}" not in text}
+    assert not missing, f"add to docs/design.md, Metrics: {sorted(missing)}"
