@@ -6,8 +6,8 @@
 
 One dashboard per ImagePipeline, chosen by the `imagepipeline` variable: the
 `imagepipeline="NAMESPACE/NAME"` label that the operator's series, the
-consumer and ingest pods' series and the per-pipeline SLO recording rules all
-carry. Hidden variables split it, so that kube-state-metrics' Deployment
+consumer, ingest and deliverer pods' series and the per-pipeline SLO recording
+rules all carry. Hidden variables split it, so that kube-state-metrics' Deployment
 series (which know only namespace and name) can be selected too. Every metric
 name used here is checked by tests/chart against what the roles export.
 """
@@ -16,18 +16,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from imagepipe.exposition import RESOURCE_LABEL
 from imagepipe.slo import ERROR_RATIO_RECORD, LATENCY_BUCKETS, SLO_WINDOWS
 
-OUTPUT = Path(__file__).resolve().parent.parent / "charts" / "imagepipe" / "files" / "dashboard.json"
+FILES = Path(__file__).resolve().parent.parent / "charts" / "imagepipe" / "files"
+OUTPUT = FILES / "dashboard.json"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 # Every role's series of this ImagePipeline (each metric name belongs to one role).
 THIS = f'{RESOURCE_LABEL}="${RESOURCE_LABEL}"'
-CONSUMER = INGEST = OPERATOR = SLO = THIS
+CONSUMER = INGEST = OPERATOR = SLO = DELIVERER = THIS
 RATE = "$__rate_interval"
 
 Panel = dict[str, Any]
@@ -403,6 +407,98 @@ def ingest_row(layout: Layout) -> None:
     )
 
 
+def alert_threshold(name: str) -> float:
+    """The number an alert of the chart's rules file compares with (`... > N`): written there only."""
+    for group in yaml.safe_load((FILES / "alerts.yaml").read_text())["groups"]:
+        for rule in group["rules"]:
+            if rule.get("alert") == name:
+                return float(re.findall(r">\s*([0-9.]+)\s*$", rule["expr"].strip())[0])
+    raise KeyError(name)
+
+
+def webhook_row(layout: Layout) -> None:
+    layout.row("Webhook delivery")
+    deliveries = f"imagepipe_webhook_deliveries_total{{{DELIVERER}}}"
+    layout.add(
+        panel(
+            "timeseries",
+            "Webhook deliveries by outcome",
+            "Event messages the deliverer settled per second by outcome (delivered, retried, abandoned: "
+            "one attempt each; duplicate, unparseable, newer_version, backend_error, handed_back: none), "
+            "and the events the ingest and consumers emitted.",
+            [
+                (f"sum by (outcome) (rate({deliveries}[{RATE}]))", "{{outcome}}"),
+                (
+                    f"sum by (event) (rate(imagepipe_webhook_events_total{{{CONSUMER}}}[{RATE}]))",
+                    "emitted: {{event}}",
+                ),
+            ],
+            unit="reqps",
+        ),
+        w=8,
+    )
+    layout.add(
+        panel(
+            "timeseries",
+            "Webhook attempts failing",
+            "Failed attempts (retried, abandoned) over all attempts, the chart's recording rule; "
+            "the dashed line is ImagepipeWebhookReceiverFailing's threshold.",
+            [(f"imagepipe:webhook_attempts_failed:ratio_rate10m{{{DELIVERER}}}", "failed share")],
+            unit="percentunit",
+            thresholds=[("green", None), ("red", alert_threshold("ImagepipeWebhookReceiverFailing"))],
+        ),
+        w=8,
+    )
+    layout.add(
+        panel(
+            "timeseries",
+            "Webhook poll errors",
+            "Failed receives from the delivery queue per second: a healthy deliverer has none "
+            "(ImagepipeWebhookDelivererNotPolling pages when they do not stop).",
+            [(f"sum(rate(imagepipe_webhook_poll_errors_total{{{DELIVERER}}}[{RATE}]))", "poll errors")],
+            unit="reqps",
+        ),
+        w=8,
+    )
+    layout.add(
+        panel(
+            "timeseries",
+            "Webhook attempt duration",
+            "One POST to the receiver, connection to the last byte read (bounded by "
+            "IMAGEPIPE_WEBHOOK_TIMEOUT_SECONDS).",
+            quantiles("imagepipe_webhook_attempt_duration_seconds", DELIVERER),
+            unit="s",
+        ),
+        w=8,
+    )
+    layout.add(
+        panel(
+            "timeseries",
+            "Webhook event age at delivery",
+            "State change to the receiver's 2xx: seconds with the receiver up, up to the horizon after an "
+            "outage; the dashed line is ImagepipeWebhookDeliveryLate's threshold (on p95).",
+            quantiles("imagepipe_webhook_event_age_seconds", DELIVERER),
+            unit="s",
+            thresholds=[("green", None), ("red", alert_threshold("ImagepipeWebhookDeliveryLate"))],
+        ),
+        w=8,
+    )
+    layout.add(
+        panel(
+            "timeseries",
+            "Webhook deliveries in flight",
+            "Event messages being delivered now against the deliverer's concurrency "
+            "(IMAGEPIPE_WEBHOOK_CONCURRENCY): at the line, events wait in the queue.",
+            [
+                (f"sum(imagepipe_webhook_deliveries_in_flight{{{DELIVERER}}})", "in flight"),
+                (f"sum(imagepipe_webhook_concurrency{{{DELIVERER}}})", "concurrency"),
+            ],
+            unit="short",
+        ),
+        w=8,
+    )
+
+
 def query_variable(name: str, label: str, query: str, regex: str = "", hide: int = 0) -> dict[str, Any]:
     return {
         "name": name,
@@ -460,11 +556,13 @@ def dashboard() -> dict[str, Any]:
     flow_row(layout)
     scaling_row(layout)
     ingest_row(layout)
+    webhook_row(layout)
     return {
         "uid": "imagepipe-pipeline",
         "title": "imagepipe / ImagePipeline",
         "description": (
-            "One ImagePipeline at a glance: SLO, latency, throughput, backlog, scaling, failures, ingest."
+            "One ImagePipeline at a glance: SLO, latency, throughput, backlog, scaling, failures, ingest, "
+            "webhook delivery."
         ),
         "tags": ["imagepipe"],
         "editable": True,

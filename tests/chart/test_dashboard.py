@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from imagepipe.slo import ERROR_RATIO_RECORD, SLO_WINDOWS
+from imagepipe.webhooks.metrics import DelivererMetrics
 
 from .helpers import (
     ALERTS,
@@ -22,6 +23,7 @@ from .helpers import (
     KUBE_STATE_METRICS,
     REPO,
     SCRAPE_SERIES,
+    SUFFIXES,
     TARGET_LABELS,
     exported_series,
     matched_labels,
@@ -44,6 +46,11 @@ REQUIRED_TOPICS = [
     "Stage timings",
     "Requests by status",
     "5xx",
+    "Webhook deliveries by outcome",
+    "Webhook attempts failing",
+    "attempt duration",
+    "Event age at delivery",
+    "in flight",
 ]
 
 
@@ -172,3 +179,19 @@ def test_every_pipeline_series_is_joined_on_the_imagepipeline_label(dashboard: d
                 assert "imagepipeline" in labels, f"{name} not selected by imagepipeline in {expr!r}"
                 selected += 1
     assert selected > 20
+
+
+def test_every_deliverer_series_is_on_the_dashboard(dashboard: dict[str, Any]) -> None:
+    """Each family the deliverer exports (its own registry) is read by a panel, selected by
+    `imagepipeline`; so is the webhook alerts' failed share, with the alert's threshold line."""
+    families = {f.name: f.type for f in DelivererMetrics().registry.collect()}
+    assert len(families) == 6, families
+    used = {name for expr in dashboard_exprs(dashboard) for name in metric_names(expr)}
+    for family, kind in families.items():
+        assert used & {family + suffix for suffix in SUFFIXES[kind]}, f"no panel reads {family}"
+    assert "imagepipe:webhook_attempts_failed:ratio_rate10m" in used
+    (failing,) = [p for p in panels(dashboard) if p["title"] == "Webhook attempts failing"]
+    rules = [r for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"]]
+    (alert,) = [r for r in rules if r.get("alert") == "ImagepipeWebhookReceiverFailing"]
+    threshold = failing["fieldConfig"]["defaults"]["thresholds"]["steps"][-1]["value"]
+    assert alert["expr"].strip().endswith(f"> {threshold:g}")
