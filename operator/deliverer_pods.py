@@ -3,15 +3,19 @@ verdict on the webhook Secret, and the one line a refusing deliverer prints.
 
 The operator has no access to Secrets (least privilege: `get` on Secrets
 reads every value in the namespace), so a missing Secret or key is learnt
-where it matters, from the kubelet that could not start the container
-(`CreateContainerConfigError`). A deliverer that starts and refuses its
-configuration (a secret that is not `whsec_…`, an unsafe target) exits 2
-with one line, which `terminationMessagePolicy: FallbackToLogsOnError`
-puts into the pod's status. `deliverer_problem` is pure; the rest is I/O.
+where it matters: the webhook secret is an optional volume (deliverer.py),
+so without it the deliverer starts, finds no file and exits 2 with one line
+naming IMAGEPIPE_WEBHOOK_SECRET_FILE, which `terminationMessagePolicy:
+FallbackToLogsOnError` puts into the pod's status; another Secret (the
+credentials) missing is the kubelet's `CreateContainerConfigError`. A
+deliverer refusing its configuration otherwise (a secret that is not
+`whsec_…`, an unsafe target) exits 2 the same way. `deliverer_problem` is
+pure; the rest is I/O.
 """
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
@@ -26,6 +30,8 @@ from .kube import Kube
 # The exit status of a role refusing its configuration (imagepipe.cli).
 CONFIG_EXIT_STATUS = 2
 MAX_MESSAGE = 300
+# The deliverer's refusal when the mounted secret is absent (imagepipe.config, signing.read_secrets).
+SECRET_FILE_UNREADABLE = re.compile(r"IMAGEPIPE_WEBHOOK_SECRET_FILE=\S+: cannot be read")
 
 
 def _statuses(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -57,6 +63,12 @@ def deliverer_problem(pods: Mapping[str, Any], p: ImagePipeline) -> Problem | No
             terminated = (status.get("lastState") or {}).get("terminated") or {}
             if terminated.get("exitCode") == CONFIG_EXIT_STATUS:
                 line = _last_line(str(terminated.get("message", ""))) or "no message"
+                if secret and SECRET_FILE_UNREADABLE.search(line):
+                    return Problem(
+                        "WebhookSecretMissing",
+                        f"pod {name} has no webhook secret: {line} (spec.webhook.secretRef: "
+                        f"Secret {secret.name!r}, key {secret.key!r}, holding whsec_...)",
+                    )
                 return Problem("DelivererRefused", f"pod {name} refuses its configuration: {line}")
     return None
 

@@ -23,7 +23,7 @@ from imagepipe.capacity import (
 )
 from imagepipe.context import Limits
 from imagepipe.webhooks.events import EVENT_TYPES
-from imagepipe.webhooks.signing import parse_secrets
+from imagepipe.webhooks.signing import parse_secrets, read_secrets
 
 T = TypeVar("T")
 MB = 1024 * 1024
@@ -107,8 +107,10 @@ class Settings:
     imagepipeline: str = ""
     # Signed webhooks (imagepipe.webhooks): events are emitted only when a URL is set.
     webhook_url: str = ""
-    # `whsec_<base64>`; only the deliverer needs it.
+    # `whsec_<base64>` (several, space-separated, while rotating); only the deliverer needs it.
     webhook_secret: str = ""
+    # Or a file holding them, re-read when it changes (a mounted Secret: rotation without a restart).
+    webhook_secret_file: Path | None = None
     webhook_events: tuple[str, ...] = EVENT_TYPES
     # The delivery queue (the outbox); empty: IMAGEPIPE_QUEUE_NAME + WEBHOOK_QUEUE_SUFFIX.
     webhook_queue_url: str = ""
@@ -272,6 +274,11 @@ def _webhook_secret(raw: str) -> str:
     return raw
 
 
+def _webhook_secret_file(raw: str) -> Path:
+    read_secrets(Path(raw))
+    return Path(raw)
+
+
 def _bounded(parse: Callable[[str], T], most: float) -> Callable[[str], T]:
     def check(raw: str) -> T:
         value = parse(raw)
@@ -286,6 +293,7 @@ def _webhook_settings(r: _Reader) -> dict[str, object]:
     return {
         "webhook_url": r.get("IMAGEPIPE_WEBHOOK_URL", _url, ""),
         "webhook_secret": r.get("IMAGEPIPE_WEBHOOK_SECRET", _webhook_secret, "", secret=True),
+        "webhook_secret_file": r.get("IMAGEPIPE_WEBHOOK_SECRET_FILE", _webhook_secret_file, None),
         "webhook_events": r.get("IMAGEPIPE_WEBHOOK_EVENTS", _webhook_events, EVENT_TYPES),
         "webhook_queue_url": r.get("IMAGEPIPE_WEBHOOK_QUEUE_URL", _url, ""),
         "webhook_queue_name": r.get("IMAGEPIPE_WEBHOOK_QUEUE_NAME", str, ""),
@@ -371,6 +379,10 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_backends: bool =
         r.problems.append(
             "IMAGEPIPE_WEBHOOK_BACKOFF_SECONDS: more than IMAGEPIPE_WEBHOOK_BACKOFF_MAX_SECONDS"
         )
+    if settings.webhook_secret and settings.webhook_secret_file:
+        r.problems.append(
+            "IMAGEPIPE_WEBHOOK_SECRET and IMAGEPIPE_WEBHOOK_SECRET_FILE: both set (set only one)"
+        )
     if r.problems:
         raise ConfigError(r.problems)
     return settings
@@ -381,8 +393,11 @@ def require_webhook_secret(settings: Settings) -> None:
     problems = []
     if not settings.webhook_url:
         problems.append("IMAGEPIPE_WEBHOOK_URL: required by the deliverer (where events are sent)")
-    if not settings.webhook_secret:
-        problems.append("IMAGEPIPE_WEBHOOK_SECRET: required by the deliverer (whsec_..., signs every event)")
+    if not settings.webhook_secret and not settings.webhook_secret_file:
+        problems.append(
+            "IMAGEPIPE_WEBHOOK_SECRET or IMAGEPIPE_WEBHOOK_SECRET_FILE: one is required by the deliverer "
+            "(whsec_..., signs every event)"
+        )
     if problems:
         raise ConfigError(problems)
 

@@ -89,7 +89,7 @@ def _webhook_env() -> dict[str, str]:
     problem = asyncio.run(check_target(settings.webhook_url, settings.webhook_allow_private))
     if problem is not None and problem.refuse:
         raise StackError(f"IMAGEPIPE_WEBHOOK_URL: {problem.message}")
-    if settings.webhook_secret:
+    if settings.webhook_secret or settings.webhook_secret_file:
         return {}
     return {"IMAGEPIPE_WEBHOOK_SECRET": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()}
 
@@ -140,12 +140,15 @@ imagepipe dev is running (state is in memory; Ctrl+C stops it)
     )
 
 
+SECRET_VARIABLES = ("IMAGEPIPE_WEBHOOK_SECRET", "IMAGEPIPE_WEBHOOK_SECRET_FILE")
+
+
 def _webhook_banner(stack: LoopbackStack) -> str:
     if "deliverer" not in stack.roles:
         return ""
     # A secret given is never echoed; one made for this run is what a receiver needs.
-    made = not os.environ.get("IMAGEPIPE_WEBHOOK_SECRET")
-    secret = stack.env["IMAGEPIPE_WEBHOOK_SECRET"] if made else "IMAGEPIPE_WEBHOOK_SECRET"
+    given = [name for name in SECRET_VARIABLES if os.environ.get(name)]
+    secret = given[0] if given else stack.env["IMAGEPIPE_WEBHOOK_SECRET"]
     return (
         f"  webhooks    POST {stack.env['IMAGEPIPE_WEBHOOK_URL']}, signed with {secret}\n"
         f"              deliverer metrics http://127.0.0.1:{stack.deliverer_metrics_port}/metrics\n"

@@ -243,7 +243,7 @@ class LoopbackStack:
         self._start_role("consumer", [*ROLE_COMMAND, "consume"])
 
     def start_deliverer(self) -> None:
-        """`imagepipe deliver` (needs IMAGEPIPE_WEBHOOK_URL and _SECRET in the environment)."""
+        """`imagepipe deliver` (needs IMAGEPIPE_WEBHOOK_URL and _SECRET or _SECRET_FILE set)."""
         port = str(self.deliverer_metrics_port)
         self._start_role("deliverer", [*ROLE_COMMAND, "deliver", "--metrics-port", port])
 

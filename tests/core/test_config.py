@@ -3,13 +3,14 @@ all at once; defaults hold when a variable is unset or empty."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from PIL import ImageCms
 
 from imagepipe.capacity import INGEST_BASE_BYTES, MIB
-from imagepipe.config import ConfigError, load_settings, upload_budget
+from imagepipe.config import ConfigError, load_settings, require_webhook_secret, upload_budget
 from imagepipe.steps.colour import DEFAULT_CMYK_PROFILE
 
 BACKENDS = {"IMAGEPIPE_BUCKET": "images", "IMAGEPIPE_QUEUE_NAME": "jobs"}
@@ -192,3 +193,42 @@ def test_webhook_settings_parsed() -> None:
     )
     assert settings.webhook_events == ("image.deleted", "image.completed")
     assert settings.webhook_allow_private and settings.webhook_secret == SECRET
+
+
+def test_the_secret_from_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "secret"
+    path.write_text(f"{SECRET}\n")
+    settings = load_settings({**BACKENDS, "IMAGEPIPE_WEBHOOK_SECRET_FILE": str(path)})
+    assert settings.webhook_secret_file == path and settings.webhook_secret == ""
+    require_webhook_secret(replace(settings, webhook_url="https://hooks.example.com/in"))
+
+
+SECRET_FILES = {
+    # name: (the file's content, None: no file, what the problem says)
+    "missing": (None, "cannot be read (No such file or directory)"),
+    "not a secret": ("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "secret 1 of 1: must start with 'whsec_'"),
+    "empty": ("\n", "must hold at least one whsec_... secret"),
+    "the second bad": (f"{SECRET} whsec_c2hvcnQ=", "secret 2 of 2: must encode 24 to 64 bytes, not 5"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SECRET_FILES))
+def test_a_bad_secret_file_is_named(tmp_path: Path, case: str) -> None:
+    content, says = SECRET_FILES[case]
+    path = tmp_path / "secret"
+    if content is not None:
+        path.write_text(content)
+    (problem,) = problems({"IMAGEPIPE_WEBHOOK_SECRET_FILE": str(path)})
+    assert problem.startswith(f"IMAGEPIPE_WEBHOOK_SECRET_FILE='{path}': ") and says in problem
+    assert "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" not in problem
+
+
+def test_the_deliverer_takes_exactly_one_secret_source(tmp_path: Path) -> None:
+    path = tmp_path / "secret"
+    path.write_text(SECRET)
+    (problem,) = problems({"IMAGEPIPE_WEBHOOK_SECRET": SECRET, "IMAGEPIPE_WEBHOOK_SECRET_FILE": str(path)})
+    assert problem == "IMAGEPIPE_WEBHOOK_SECRET and IMAGEPIPE_WEBHOOK_SECRET_FILE: both set (set only one)"
+    with pytest.raises(ConfigError) as caught:
+        require_webhook_secret(load_settings({**BACKENDS, "IMAGEPIPE_WEBHOOK_URL": "https://h.example.com/"}))
+    (problem,) = caught.value.problems
+    assert problem.startswith("IMAGEPIPE_WEBHOOK_SECRET or IMAGEPIPE_WEBHOOK_SECRET_FILE: one is required")

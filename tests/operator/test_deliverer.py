@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -145,32 +146,62 @@ def test_the_deliverer_pod(minimal: dict[str, Any]) -> None:
     assert container["args"] == ["deliver"] and container["image"] == container_of(consumer)["image"]
     assert container["securityContext"] == container_of(consumer)["securityContext"]
     pod, consumer_pod = deliverer["spec"]["template"]["spec"], consumer["spec"]["template"]["spec"]
-    for field in ("securityContext", "serviceAccountName", "automountServiceAccountToken"):
+    for field in ("serviceAccountName", "automountServiceAccountToken"):
         assert pod[field] == consumer_pod[field], field
+    # The same, and the image's group owns the mounted secret (it reads it as that group).
+    assert pod["securityContext"] == {**consumer_pod["securityContext"], "fsGroup": 10001}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     assert container["ports"] == [{"name": "metrics", "containerPort": 9102, "protocol": "TCP"}]
     assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
     # No pipelines file: a change of the variants does not roll the deliverer.
-    assert [m["name"] for m in container["volumeMounts"]] == ["tmp"]
+    assert [m["name"] for m in container["volumeMounts"]] == ["tmp", "webhook-secret"]
     assert CONFIG_HASH_ANNOTATION not in deliverer["spec"]["template"]["metadata"]["annotations"]
     labels = deliverer["spec"]["template"]["metadata"]["labels"]
     assert labels["app.kubernetes.io/component"] == "deliverer"
     assert deliverer["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "deliverer"
 
 
-def test_the_secret_reaches_only_the_deliverer_and_only_by_reference(full: dict[str, Any]) -> None:
+@pytest.mark.parametrize("key", ["secret", "signing"])
+def test_the_secret_reaches_only_the_deliverer_and_only_as_a_mounted_file(
+    full: dict[str, Any], key: str
+) -> None:
+    """A file the kubelet updates in place (rotation without a restart), in no env
+    value and no ConfigMap; a missing Secret leaves the file absent (optional), and
+    the deliverer's refusal naming the variable tells why."""
+    full["spec"]["webhook"]["secretRef"] = {"name": "catalogue-webhook", "key": key}
     p = parse_imagepipeline(full)
-    env = env_of(build_deliverer_deployment(p))
-    assert env["IMAGEPIPE_WEBHOOK_SECRET"] == {"secretKeyRef": {"name": "catalogue-webhook", "key": "secret"}}
+    deliverer = build_deliverer_deployment(p)
+    assert deliverer is not None
+    env, pod = env_of(deliverer), deliverer["spec"]["template"]["spec"]
+    assert env["IMAGEPIPE_WEBHOOK_SECRET_FILE"] == "/var/run/imagepipe/webhook/secret"
+    assert "IMAGEPIPE_WEBHOOK_SECRET" not in env
+    assert not [e for e in container_of(deliverer)["env"] if "valueFrom" in e]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["webhook-secret"] == {
+        "name": "webhook-secret",
+        "secret": {
+            "secretName": "catalogue-webhook",
+            "items": [{"key": key, "path": "secret"}],
+            "defaultMode": 0o440,
+            "optional": True,
+        },
+    }
+    mounts = {m["name"]: m for m in container_of(deliverer)["volumeMounts"]}
+    assert mounts["webhook-secret"] == {
+        "name": "webhook-secret",
+        "mountPath": "/var/run/imagepipe/webhook",
+        "readOnly": True,
+    }
     for deployment in (build_ingest_deployment(p), build_consumer_deployment(p)):
-        assert "IMAGEPIPE_WEBHOOK_SECRET" not in env_of(deployment)
+        assert not {"IMAGEPIPE_WEBHOOK_SECRET", "IMAGEPIPE_WEBHOOK_SECRET_FILE"} & set(env_of(deployment))
+        assert "catalogue-webhook" not in json.dumps(deployment)
     for child in build_children(p):
         if child["kind"] == "ConfigMap":
             assert "whsec" not in json.dumps(child) and "catalogue-webhook" not in json.dumps(child)
 
 
-def test_every_role_reads_its_environment(full: dict[str, Any]) -> None:
+def test_every_role_reads_its_environment(full: dict[str, Any], tmp_path: Path) -> None:
     """The plain values parse with the roles' own loader: the producers emit to the
     delivery queue beside the job queue; the deliverer signs and sends."""
     full["spec"]["webhook"]["events"] = ["image.completed", "image.deleted"]
@@ -185,7 +216,9 @@ def test_every_role_reads_its_environment(full: dict[str, Any]) -> None:
         assert settings.webhook_queue() == (queue, "")
     env = env_of(build_deliverer_deployment(p, DelivererChoice(allow_private=True)))
     plain = {k: v for k, v in env.items() if isinstance(v, str)}
-    settings = load_settings({**plain, "IMAGEPIPE_WEBHOOK_SECRET": SECRET})
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(SECRET)
+    settings = load_settings({**plain, "IMAGEPIPE_WEBHOOK_SECRET_FILE": str(secret_file)})
     require_webhook_secret(settings)
     assert settings.webhook_queue() == (queue, "") and settings.webhook_horizon_seconds == 86400
     assert settings.webhook_allow_private and settings.imagepipeline == "media/catalogue"

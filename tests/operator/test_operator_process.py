@@ -96,7 +96,7 @@ def test_the_operator_process_owns_exactly_its_children(
             "containers"
         ]
         env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
-        assert env["IMAGEPIPE_WEBHOOK_SECRET"] == {"secretKeyRef": {"name": "hooks", "key": "secret"}}
+        assert env["IMAGEPIPE_WEBHOOK_SECRET_FILE"] == "/var/run/imagepipe/webhook/secret"
         assert env["IMAGEPIPE_WEBHOOK_ALLOW_PRIVATE"] == "true" and container["args"] == ["deliver"]
         sqs = boto3.client("sqs", endpoint_url=moto.endpoint, region_name="us-east-1")
         assert sqs.get_queue_url(QueueName="photos-jobs-webhooks")["QueueUrl"]

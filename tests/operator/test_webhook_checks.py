@@ -75,6 +75,14 @@ REFUSAL = (
     '{"level": "info", "msg": "starting"}\n'
     "imagepipe deliver: invalid configuration: IMAGEPIPE_WEBHOOK_SECRET=(value hidden): not whsec_...\n"
 )
+SECRET_FILE_ABSENT = (
+    "imagepipe deliver: invalid configuration: IMAGEPIPE_WEBHOOK_SECRET_FILE="
+    "'/var/run/imagepipe/webhook/secret': cannot be read (No such file or directory)\n"
+)
+SECRET_FILE_INVALID = (
+    "imagepipe deliver: invalid configuration: IMAGEPIPE_WEBHOOK_SECRET_FILE="
+    "'/var/run/imagepipe/webhook/secret': secret 1 of 1: must start with 'whsec_'\n"
+)
 PODS = {
     # name: (pods, reason or None, in the message)
     "none yet": ([], None, ""),
@@ -99,6 +107,28 @@ PODS = {
         [pod("a", waiting("CreateContainerConfigError", 'secret "hooks-old" not found'))],
         "DelivererCannotStart",
         "hooks-old",
+    ),
+    "the mounted secret absent (its Secret or key missing)": (
+        [
+            pod(
+                "a",
+                waiting("CrashLoopBackOff", "back-off"),
+                {"terminated": {"exitCode": 2, "message": SECRET_FILE_ABSENT}},
+            )
+        ],
+        "WebhookSecretMissing",
+        "Secret 'hooks', key 'secret'",
+    ),
+    "the mounted secret present but invalid": (
+        [
+            pod(
+                "a",
+                waiting("CrashLoopBackOff", "back-off"),
+                {"terminated": {"exitCode": 2, "message": SECRET_FILE_INVALID}},
+            )
+        ],
+        "DelivererRefused",
+        "must start with 'whsec_'",
     ),
     "refuses its configuration": (
         [

@@ -60,7 +60,11 @@ def test_the_deliverer_comes_and_goes_with_the_webhook(api: ApiServer, minimal: 
         deliverer = eventually(lambda: api.call("GET", f"{DEPLOYMENTS}/photos-deliverer"))
         assert deliverer["metadata"]["ownerReferences"][0]["uid"] == "uid-photos"
         env = env_of(deliverer)
-        assert env["IMAGEPIPE_WEBHOOK_SECRET"] == {"secretKeyRef": {"name": "hooks", "key": "signing"}}
+        assert env["IMAGEPIPE_WEBHOOK_SECRET_FILE"] == "/var/run/imagepipe/webhook/secret"
+        volumes = deliverer["spec"]["template"]["spec"]["volumes"]
+        assert {"secretName": "hooks", "items": [{"key": "signing", "path": "secret"}]}.items() <= next(
+            v["secret"] for v in volumes if v["name"] == "webhook-secret"
+        ).items()
         assert env["IMAGEPIPE_WEBHOOK_QUEUE_NAME"] == "photos-jobs-webhooks"
         assert "IMAGEPIPE_WEBHOOK_ALLOW_PRIVATE" not in env
         eventually(lambda: ready_is(api, "True"))
@@ -134,15 +138,24 @@ def test_a_missing_secret_is_reported(api: ApiServer, minimal: dict[str, Any]) -
         api.call("POST", PIPELINES, hooked(minimal))
         deliverer = eventually(lambda: api.call("GET", f"{DEPLOYMENTS}/photos-deliverer"))
         eventually(lambda: ready_is(api, "True"))
-        # What the kubelet writes when the Secret is not there.
+        # Without the Secret the optional volume is empty: the deliverer refuses to start, and
+        # the kubelet puts its last line into the status (FallbackToLogsOnError).
         labels = deliverer["spec"]["template"]["metadata"]["labels"]
-        waiting = {"reason": "CreateContainerConfigError", "message": 'secret "hooks" not found'}
-        status = {"containerStatuses": [{"name": "deliverer", "state": {"waiting": waiting}}]}
+        refusal = (
+            "imagepipe deliver: invalid configuration: IMAGEPIPE_WEBHOOK_SECRET_FILE="
+            "'/var/run/imagepipe/webhook/secret': cannot be read (No such file or directory)"
+        )
+        waiting = {"reason": "CrashLoopBackOff", "message": "back-off"}
+        last = {"terminated": {"exitCode": 2, "message": refusal}}
+        status = {
+            "containerStatuses": [{"name": "deliverer", "state": {"waiting": waiting}, "lastState": last}]
+        }
         metadata = {"name": "photos-deliverer-1", "uid": "p", "labels": labels}
         api.call("POST", PODS, {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "status": status})
         condition = eventually(lambda: ready_is(api, "False", "WebhookSecretMissing"))
         assert (
-            'secret "hooks" not found' in condition["message"]
+            "IMAGEPIPE_WEBHOOK_SECRET_FILE" in condition["message"]
+            and "cannot be read" in condition["message"]
             and "spec.webhook.secretRef" in condition["message"]
         )
         api.call("DELETE", f"{PODS}/photos-deliverer-1")

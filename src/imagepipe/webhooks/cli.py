@@ -1,5 +1,6 @@
 """Deliver signed webhook events from the delivery queue to the receiver
-(IMAGEPIPE_WEBHOOK_URL, signed with IMAGEPIPE_WEBHOOK_SECRET), retrying with
+(IMAGEPIPE_WEBHOOK_URL, signed with IMAGEPIPE_WEBHOOK_SECRET, or with the
+file IMAGEPIPE_WEBHOOK_SECRET_FILE, re-read when it changes), retrying with
 backoff until the horizon. Configured by the IMAGEPIPE_* environment
 (docs/design.md); flags override it for local use. Refuses to start on an
 unsafe target; exits 0 after a graceful SIGTERM drain."""

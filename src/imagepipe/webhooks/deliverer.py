@@ -32,7 +32,7 @@ from imagepipe.webhooks.metrics import DelivererMetrics
 from imagepipe.webhooks.outcome import HANDED_BACK
 from imagepipe.webhooks.schedule import Backoff
 from imagepipe.webhooks.sender import Sender
-from imagepipe.webhooks.signing import parse_secrets
+from imagepipe.webhooks.signingkeys import SigningKeys
 
 log = logging.getLogger(__name__)
 # Beyond the attempt's own timeout, a received message stays hidden this long:
@@ -89,6 +89,11 @@ class Deliverer:
                 return 2
             if queue_url is None:
                 return 0
+            try:
+                keys = SigningKeys.from_settings(self.settings, self.metrics.secret_reload)
+            except ValueError as exc:
+                log.error("refusing to start: IMAGEPIPE_WEBHOOK_SECRET_FILE: %s", exc)
+                return 2
             sender = await stack.enter_async_context(Sender.from_settings(self.settings))
             runner, self.metrics_port = await serve(
                 build_app(self.liveness, exposed(self.metrics.registry, self.settings.imagepipeline)),
@@ -103,7 +108,7 @@ class Deliverer:
                 store=store,
                 sender=sender,
                 target_url=self.settings.webhook_url,
-                keys=parse_secrets(self.settings.webhook_secret),
+                keys=keys,
                 backoff=Backoff.from_settings(self.settings),
                 metrics=self.metrics,
                 backend_retry_seconds=math.ceil(self.settings.webhook_backoff_seconds),

@@ -34,6 +34,7 @@ from imagepipe.webhooks.outcome import (
 )
 from imagepipe.webhooks.schedule import Backoff, Delivered, next_step
 from imagepipe.webhooks.sender import Sender
+from imagepipe.webhooks.signingkeys import SigningKeys
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,8 @@ class DeliveryEnv:
     store: JobStore
     sender: Sender
     target_url: str
-    # Each signs every attempt (several during a secret rotation).
-    keys: tuple[bytes, ...]
+    # Each signs every attempt (several during a secret rotation); current() per attempt.
+    keys: SigningKeys
     backoff: Backoff
     metrics: DelivererMetrics
     # After a job-store failure, the message comes back this much later.
@@ -88,7 +89,7 @@ async def _attempt(env: DeliveryEnv, event: WebhookEvent, moment: datetime) -> S
     if is_settled(record, event.id):
         return Settle(DUPLICATE, delete=True)
     started = env.clock()
-    result = await env.sender.send(env.target_url, env.keys, event)
+    result = await env.sender.send(env.target_url, env.keys.current(), event)
     env.metrics.attempt_duration.observe(result.duration_seconds)
     decided = env.clock()
     attempts = attempts_so_far(record, event.id) + 1

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from imagepipe.webhooks.outcome import OUTCOMES
+from imagepipe.webhooks.signingkeys import RELOAD_RESULTS
 
 # One attempt: bounded by IMAGEPIPE_WEBHOOK_TIMEOUT_SECONDS (at most 60 s).
 ATTEMPT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -49,5 +50,17 @@ class DelivererMetrics:
         self.poll_errors = Counter(
             "imagepipe_webhook_poll_errors", "Failed receives from the delivery queue", registry=r
         )
+        self.secret_reloads = Counter(
+            "imagepipe_webhook_secret_reloads",
+            "Reads of IMAGEPIPE_WEBHOOK_SECRET_FILE after it changed, by result (loaded; failed: "
+            "unreadable or invalid, the last good secrets go on signing)",
+            ["result"],
+            registry=r,
+        )
         for outcome in OUTCOMES:
             self.deliveries.labels(outcome)
+        for result in RELOAD_RESULTS:
+            self.secret_reloads.labels(result)
+
+    def secret_reload(self, result: str) -> None:
+        self.secret_reloads.labels(result).inc()

@@ -19,6 +19,7 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Sequence
+from pathlib import Path
 
 PREFIX = "whsec_"
 # The convention's bounds on the key (its libraries generate 24 to 64 bytes).
@@ -54,6 +55,17 @@ def parse_secrets(text: str) -> tuple[bytes, ...]:
             raise ValueError(f"secret {position} of {len(secrets)} repeats secret {keys.index(key) + 1}")
         keys.append(key)
     return tuple(keys)
+
+
+def read_secrets(path: Path) -> tuple[bytes, ...]:
+    """The keys in a secret file (a mounted Secret's key); ValueError naming what is wrong."""
+    try:
+        text = path.read_bytes().decode()
+    except OSError as exc:
+        raise ValueError(f"cannot be read ({exc.strerror or type(exc).__name__})") from None
+    except UnicodeDecodeError:
+        raise ValueError("is not UTF-8 text") from None
+    return parse_secrets(text)
 
 
 def signature(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:

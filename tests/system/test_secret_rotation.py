@@ -1,0 +1,88 @@
+"""Rotating the signing secret without a restart: a real `imagepipe deliver`
+reads IMAGEPIPE_WEBHOOK_SECRET_FILE, laid out and swapped mid-run the way
+the kubelet updates a mounted Secret (tests/support/mounted_secret.py). The
+Standard Webhooks procedure, step by step, against a receiver verifying
+with the `standardwebhooks` package (an unverified request is answered 503,
+so a stale signature would show as a request not verified): the old secret;
+old and new side by side while the receiver switches; the new alone; then
+a broken file, which keeps the new secret signing and is counted on
+/metrics. Events of a step are sent after its swap, so each of their
+attempts stats the file after it changed; every wait polls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from imagepipe.jobs import new_job_id, now_iso
+from imagepipe.loopback import LoopbackStack
+from imagepipe.webhooks.events import event_for, to_message
+from tests.support.mounted_secret import MountedSecret
+from tests.support.webhook_receiver import Receiver, new_secret
+from tests.system.test_webhook_delivery import client, webhook_env
+
+pytestmark = pytest.mark.system
+
+
+def send_events(stack: LoopbackStack, base_url: str, count: int) -> None:
+    """As test_webhook_delivery's, with the variant base read once: the test's own
+    settings loader would refuse the broken secret file."""
+    assert stack.queues is not None
+    sqs = client(stack, "sqs")
+    for _ in range(count):
+        doc = {"job_id": new_job_id(), "status": "completed", "completed_at": now_iso(), "variants": {}}
+        event = event_for(doc, base_url)
+        assert event is not None
+        sqs.send_message(QueueUrl=stack.queues.webhook_queue_url, MessageBody=to_message(event))
+
+
+def reloads(stack: LoopbackStack) -> dict[str, float]:
+    text = requests.get(f"http://127.0.0.1:{stack.deliverer_metrics_port}/metrics", timeout=10).text
+    return {
+        sample.labels["result"]: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "imagepipe_webhook_secret_reloads"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+
+
+def test_the_secret_file_is_followed_through_a_rotation(tmp_path: Path) -> None:
+    old, new = new_secret(), new_secret()
+    mounted = MountedSecret(tmp_path / "webhook", {"secret": old + "\n"})
+    with Receiver(old) as receiver:
+        env = webhook_env(receiver)
+        del env["IMAGEPIPE_WEBHOOK_SECRET"]
+        env["IMAGEPIPE_WEBHOOK_SECRET_FILE"] = str(mounted.path("secret"))
+        with LoopbackStack(extra_env=env, log_dir=tmp_path) as stack:
+            stack.start_deliverer()
+            stack.wait_ready()
+            sent, base_url = 0, stack.variant_base_url
+
+            def delivered(count: int, step: str) -> None:
+                nonlocal sent
+                send_events(stack, base_url, count)
+                sent += count
+                receiver.wait_for(lambda r: len(r.accepted()) == sent, f"every event {step}")
+
+            delivered(2, "signed with the old secret")
+            # Step 1: the new secret beside the old; the receiver may switch at any time after.
+            mounted.update({"secret": f"{old} {new}\n"})
+            delivered(2, "signed with both, verified with the old")
+            receiver.secret = new
+            delivered(2, "signed with both, verified with the new")
+            # Step 2: the old one removed.
+            mounted.update({"secret": new + "\n"})
+            delivered(2, "signed with the new secret")
+            # A broken version: the last good secret goes on signing.
+            mounted.update({"secret": "whsec_not-a-secret\n"})
+            delivered(2, "still signed with the new secret")
+            assert reloads(stack) == {"loaded": 2.0, "failed": 1.0}
+            assert stack.exited() == []
+    assert all(seen.verified for seen in receiver.requests()), "no attempt was signed with a stale secret"
+    assert len(receiver.requests()) == sent == 10
+    log = (tmp_path / "deliverer.log").read_text()
+    assert "webhook secret file unusable" in log and old[6:] not in log and new[6:] not in log
