@@ -416,6 +416,9 @@ def alert_threshold(name: str) -> float:
     raise KeyError(name)
 
 
+RELOADS = "imagepipe_webhook_secret_reloads_total"
+
+
 def webhook_row(layout: Layout) -> None:
     layout.row("Webhook delivery")
     deliveries = f"imagepipe_webhook_deliveries_total{{{DELIVERER}}}"
@@ -493,6 +496,17 @@ def webhook_row(layout: Layout) -> None:
                 (f"sum(imagepipe_webhook_deliveries_in_flight{{{DELIVERER}}})", "in flight"),
                 (f"sum(imagepipe_webhook_concurrency{{{DELIVERER}}})", "concurrency"),
             ],
+            unit="short",
+        ),
+        w=8,
+    )
+    layout.add(
+        panel(
+            "timeseries",
+            "Webhook secret reloads",
+            "Reads of the mounted signing secret after it changed (a rotation): failed means the "
+            "Secret holds something unusable and the last good secrets go on signing.",
+            [(f"sum by (result) (increase({RELOADS}{{{DELIVERER}}}[{RATE}]))", "{{result}}")],
             unit="short",
         ),
         w=8,
