@@ -4,7 +4,9 @@ SLO recording rules (its `NAME-slo` groups) and the chart's installation-wide
 rules (the rendered PrometheusRule) evaluate to plausible values.
 
 What runs, all on 127.0.0.1:
-- `imagepipe dev` as a subprocess: moto's S3+SQS, the ingest and a consumer;
+- `imagepipe dev` as a subprocess: moto's S3+SQS, the ingest, a consumer and the
+  webhook deliverer (`imagepipe deliver`), POSTing every job's event to a real
+  receiver on loopback that verifies the signatures and accepts them all;
 - the real operator loop (kopf's KopfRunner against kmock, as in
   tests/operator) with an ImagePipeline `default/photos` on the dev stack's
   bucket and queue, and a Pod object that points its autoscaler at the dev
@@ -31,7 +33,9 @@ code were lost to the SLI).
 The pipeline's SLO target is 90 % (the CRD's minimum; the default is 99 %), so
 3 failed jobs in 17 burn the budget at 1.76×: the slow-burn ticket must fire
 (3d & 6h > 1×) and the page must not (it needs 6× or 14.4×), nor may any
-installation-wide alert be active once the queue has drained.
+installation-wide alert be active once the queue has drained. Every finished
+job's event reaches the receiver: the webhook rules count each as one delivered
+attempt, none failed, delivered within seconds, and no poll error.
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ from imagepipe.slo import ERROR_RATIO_RECORD, SLO_WINDOWS
 from tests.chart.helpers import VALUES_ALL, by_kind, documents, load_values, render
 from tests.operator.apiserver import PIPELINES, ApiServer, operator_runner
 from tests.support.backend import free_port
+from tests.support.webhook_receiver import Receiver, new_secret
 
 pytestmark = pytest.mark.system
 
@@ -81,6 +86,7 @@ PODS = {
     "ingest": f"{NAME}-ingest-6b7c9d8f5-k2x9q",
     "consumer": f"{NAME}-consumer-5d8c7b9f4-h7m2p",
     "operator": "imagepipe-operator-7f9c8d6b5-r4t8w",
+    "deliverer": f"{NAME}-deliverer-6c8d9f7b5-w2x4z",
 }
 OPERATOR_NAMESPACE = "imagepipe-system"
 WARM_UP = ("recurser/Landscape_8.jpg", "sharp/truncated.png")
@@ -252,7 +258,7 @@ def write_prometheus_files(
                 "job_name": "imagepipe",
                 "static_configs": [
                     {"targets": [f"127.0.0.1:{ports[c]}"], "labels": target_labels(c, target_names)}
-                    for c in ("ingest", "consumer", "operator")
+                    for c in PODS
                 ],
             }
         ],
@@ -291,7 +297,7 @@ class Prometheus:
 
     def targets_up(self) -> bool:
         targets = self.api("targets")["activeTargets"]
-        return len(targets) == 3 and all(t["health"] == "up" for t in targets)
+        return len(targets) == len(PODS) and all(t["health"] == "up" for t in targets)
 
 
 # --- load ------------------------------------------------------------------------------
@@ -347,7 +353,7 @@ def test_prometheus_evaluates_the_rules_on_a_live_stack(
 ) -> None:
     prometheus_binary = shutil.which("prometheus")
     assert prometheus_binary, "prometheus is missing: apt-get install prometheus (scripts/bootstrap does)"
-    ports = {c: free_port() for c in ("ingest", "backend", "consumer", "operator", "prometheus")}
+    ports = {c: free_port() for c in ("ingest", "backend", "consumer", "operator", "deliverer", "prometheus")}
     backend = f"http://127.0.0.1:{ports['backend']}"
     ingest = f"http://127.0.0.1:{ports['ingest']}"
     consumer_metrics = f"http://127.0.0.1:{ports['consumer']}/metrics"
@@ -359,7 +365,7 @@ def test_prometheus_evaluates_the_rules_on_a_live_stack(
     installation_alerts = {r["alert"] for g in chart_groups for r in g["rules"] if "alert" in r}
     dev = [sys.executable, "-m", "imagepipe.cli", "dev", "--slots", "2", "--bucket", BUCKET, "--queue", QUEUE]
     dev += ["--port", str(ports["ingest"]), "--backend-port", str(ports["backend"])]
-    dev += ["--metrics-port", str(ports["consumer"])]
+    dev += ["--metrics-port", str(ports["consumer"]), "--deliverer-metrics-port", str(ports["deliverer"])]
     prometheus_args = [
         prometheus_binary,
         f"--config.file={config}",
@@ -374,6 +380,7 @@ def test_prometheus_evaluates_the_rules_on_a_live_stack(
     try:
         assert api.ready.wait(10)
         with (
+            Receiver(new_secret()) as receiver,
             started(
                 dev,
                 tmp_path / "dev.log",
@@ -381,6 +388,9 @@ def test_prometheus_evaluates_the_rules_on_a_live_stack(
                 grace=15,
                 IMAGEPIPE_SHUTDOWN_GRACE_SECONDS="2",
                 IMAGEPIPE_IMAGEPIPELINE=PIPELINE_LABEL,  # as the operator sets it on the pods
+                IMAGEPIPE_WEBHOOK_URL=receiver.url,
+                IMAGEPIPE_WEBHOOK_SECRET=receiver.secret,
+                IMAGEPIPE_WEBHOOK_ALLOW_PRIVATE="true",  # the receiver is on loopback
             ),
             started(prometheus_args, tmp_path / "prometheus.log", tmp_path, grace=10),
             operator_metrics_server(runtime.metrics, ports["operator"]),
@@ -389,7 +399,7 @@ def test_prometheus_evaluates_the_rules_on_a_live_stack(
             eventually(lambda: http_get(f"{ingest}/readyz"), 30, "the dev stack's ingest")
             api.call("POST", f"/api/v1/namespaces/{NAMESPACE}/pods", consumer_pod(ports["consumer"]))
             api.call("POST", PIPELINES, body)
-            eventually(prom.targets_up, 20, "Prometheus scraping ingest, consumer and operator")
+            eventually(prom.targets_up, 20, "Prometheus scraping ingest, consumer, deliverer and operator")
 
             # Warm-up: scraped for a while before the measured load, so rate()'s extrapolation
             # at the edges of the series stays small.
@@ -447,6 +457,7 @@ def test_prometheus_evaluates_the_rules_on_a_live_stack(
             check_slo_rules(prom, expected_error)
             finished = int(after["completed"] + after["failed"])
             check_installation_rules(prom, finished=finished, accepted=len(warm) + len(jobs))
+            check_webhook_rules(prom, receiver, events=finished)
             check_alerts(prom, installation_alerts)
         assert operator.exception is None
     finally:
@@ -549,7 +560,28 @@ def check_installation_rules(prom: Prometheus, finished: int, accepted: int) -> 
     )
     assert prom.value(f"imagepipe_dlq_messages{pipeline}") == 0
     assert prom.query(f"imagepipe_autoscaler_desired_replicas{pipeline}")
-    assert prom.value("count(up == 1)") == 3
+    assert prom.value("count(up == 1)") == len(PODS)
+
+
+def check_webhook_rules(prom: Prometheus, receiver: Receiver, events: int) -> None:
+    """One event per finished job, each accepted at its first attempt: the deliverer's
+    series, scraped with the imagepipeline label, give the chart's webhook rules."""
+    eventually(lambda: len(receiver.accepted()) == events, 30, f"the receiver accepting {events} events")
+    assert all(seen.verified for seen in receiver.requests())
+    pipeline = f'imagepipeline="{PIPELINE_LABEL}"'
+    delivered = f'imagepipe:webhook_attempts:rate10m{{{pipeline},outcome="delivered"}}'
+    # As in check_installation_rules, rate() over a series seconds old extrapolates by at most
+    # half a scrape interval at its start and the time since its last sample at the end.
+    window, most = 600, 1.35
+    eventually(
+        lambda: events * 0.99 <= (prom.value(delivered) or 0) * window <= events * most,
+        15,
+        f"{delivered} × 600 s ≈ {events} deliveries",
+    )
+    assert prom.value(f"imagepipe:webhook_attempts_failed:ratio_rate10m{{{pipeline}}}") == 0
+    age = prom.value(f"imagepipe:webhook_event_age:p95_rate10m{{{pipeline}}}")
+    assert age is not None and 0 < age < 60, age  # seconds, with the receiver up
+    assert prom.value(f"imagepipe:webhook_poll_errors:rate10m{{{pipeline}}}") == 0
 
 
 def check_alerts(prom: Prometheus, installation_alerts: set[str]) -> None:
