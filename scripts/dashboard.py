@@ -456,9 +456,12 @@ def webhook_row(layout: Layout) -> None:
         panel(
             "timeseries",
             "Webhook poll errors",
-            "Failed receives from the delivery queue per second: a healthy deliverer has none "
-            "(ImagepipeWebhookDelivererNotPolling pages when they do not stop).",
-            [(f"sum(rate(imagepipe_webhook_poll_errors_total{{{DELIVERER}}}[{RATE}]))", "poll errors")],
+            "Receives from the delivery queue per second, and the failed ones: a healthy deliverer "
+            "has none failed (ImagepipeWebhookDelivererNotPolling pages when most fail for 15 minutes).",
+            [
+                (f"sum(rate(imagepipe_webhook_polls_total{{{DELIVERER}}}[{RATE}]))", "receives"),
+                (f"sum(rate(imagepipe_webhook_poll_errors_total{{{DELIVERER}}}[{RATE}]))", "poll errors"),
+            ],
             unit="reqps",
         ),
         w=8,

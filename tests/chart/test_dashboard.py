@@ -185,7 +185,7 @@ def test_every_deliverer_series_is_on_the_dashboard(dashboard: dict[str, Any]) -
     """Each family the deliverer exports (its own registry) is read by a panel, selected by
     `imagepipeline`; so is the webhook alerts' failed share, with the alert's threshold line."""
     families = {f.name: f.type for f in DelivererMetrics().registry.collect()}
-    assert len(families) == 7, families
+    assert len(families) == 8, families
     used = {name for expr in dashboard_exprs(dashboard) for name in metric_names(expr)}
     for family, kind in families.items():
         assert used & {family + suffix for suffix in SUFFIXES[kind]}, f"no panel reads {family}"

@@ -581,7 +581,7 @@ def check_webhook_rules(prom: Prometheus, receiver: Receiver, events: int) -> No
     assert prom.value(f"imagepipe:webhook_attempts_failed:ratio_rate10m{{{pipeline}}}") == 0
     age = prom.value(f"imagepipe:webhook_event_age:p95_rate10m{{{pipeline}}}")
     assert age is not None and 0 < age < 60, age  # seconds, with the receiver up
-    assert prom.value(f"imagepipe:webhook_poll_errors:rate10m{{{pipeline}}}") == 0
+    assert prom.value(f"imagepipe:webhook_poll_errors:ratio_rate10m{{{pipeline}}}") == 0
 
 
 def check_alerts(prom: Prometheus, installation_alerts: set[str]) -> None:

@@ -195,7 +195,11 @@ async def test_deployed_by_an_imagepipeline_every_series_carries_its_label(
     samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
     names = {s.name for s in samples}
     assert {"imagepipe_webhook_deliveries_total", "imagepipe_webhook_event_age_seconds_bucket"} <= names
-    assert {"imagepipe_webhook_deliveries_in_flight", "imagepipe_webhook_poll_errors_total"} <= names
+    assert {
+        "imagepipe_webhook_deliveries_in_flight",
+        "imagepipe_webhook_poll_errors_total",
+        "imagepipe_webhook_polls_total",
+    } <= names
     assert all(s.labels.get("imagepipeline") == "media/photos" for s in samples), [
         s for s in samples if s.labels.get("imagepipeline") != "media/photos"
     ][:3]

@@ -149,6 +149,7 @@ class Deliverer:
             if free <= 0:
                 await self.wait_for_a_slot()
                 continue
+            self.metrics.polls.inc()
             try:
                 messages = await self.receive(env, free)
                 failures = 0

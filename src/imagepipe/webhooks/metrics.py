@@ -47,6 +47,9 @@ class DelivererMetrics:
         self.concurrency = Gauge(
             "imagepipe_webhook_concurrency", "Deliveries this deliverer runs at once", registry=r
         )
+        self.polls = Counter(
+            "imagepipe_webhook_polls", "Receives from the delivery queue, failed ones included", registry=r
+        )
         self.poll_errors = Counter(
             "imagepipe_webhook_poll_errors", "Failed receives from the delivery queue", registry=r
         )
