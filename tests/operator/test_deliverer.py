@@ -19,7 +19,7 @@ from imagepipe.config import (
 )
 from imagepipe.operator.builders import CONFIG_HASH_ANNOTATION, build_network_policy
 from imagepipe.operator.children import build_children, create_only, prunable
-from imagepipe.operator.deliverer import DelivererChoice, build_deliverer_deployment
+from imagepipe.operator.deliverer import IMAGE_GROUP, DelivererChoice, build_deliverer_deployment
 from imagepipe.operator.imagepipeline import InvalidPipeline, parse_imagepipeline
 from imagepipe.operator.ownership import Key, key, plan
 from imagepipe.operator.schema import spec_schema
@@ -149,7 +149,7 @@ def test_the_deliverer_pod(minimal: dict[str, Any]) -> None:
     for field in ("serviceAccountName", "automountServiceAccountToken"):
         assert pod[field] == consumer_pod[field], field
     # The same, and the image's group owns the mounted secret (it reads it as that group).
-    assert pod["securityContext"] == {**consumer_pod["securityContext"], "fsGroup": 10001}
+    assert pod["securityContext"] == {**consumer_pod["securityContext"], "fsGroup": IMAGE_GROUP}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     assert container["ports"] == [{"name": "metrics", "containerPort": 9102, "protocol": "TCP"}]
@@ -361,3 +361,10 @@ def test_the_ownership_plan_of_the_deliverer(minimal: dict[str, Any], row: str) 
     assert [key(c) for c in got.create] == ([DELIVERER, DELIVERER_POLICY] if action == "create" else [])
     assert [k for k, _ in got.prune] == ([DELIVERER, DELIVERER_POLICY] if action == "prune" else [])
     assert got.patch == []
+
+
+def test_the_secret_files_group_is_the_images() -> None:
+    """The Dockerfile's USER is the one the mounted secret's group must match."""
+    dockerfile = Path(__file__).resolve().parents[2] / "Dockerfile"
+    users = [line.split()[1] for line in dockerfile.read_text().splitlines() if line.startswith("USER ")]
+    assert users == [f"{IMAGE_GROUP}:{IMAGE_GROUP}"]
