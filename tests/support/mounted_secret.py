@@ -24,12 +24,15 @@ class MountedSecret:
     def path(self, name: str) -> Path:
         return self.directory / name
 
-    def update(self, files: Mapping[str, str | bytes]) -> None:
-        """A new version of every file, swapped in at once; the old version is removed."""
+    def update(self, files: Mapping[str, str | bytes], mode: int | None = None) -> None:
+        """A new version of every file (of `mode`, if given), swapped in at once; the old
+        version is removed."""
         version = self.directory / f"..2026_12_02_14_00_00.{os.getpid()}{next(_versions)}"
         version.mkdir()
         for name, content in files.items():
             (version / name).write_bytes(content.encode() if isinstance(content, str) else content)
+            if mode is not None:
+                (version / name).chmod(mode)
         data = self.directory / "..data"
         old = data.resolve() if data.is_symlink() else None
         swap = self.directory / "..data_tmp"

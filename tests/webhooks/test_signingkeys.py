@@ -1,6 +1,7 @@
 """SigningKeys against a secret file laid out and swapped the way the kubelet
 does (tests/support/mounted_secret.py): a new version is read at the next
-attempt, an unusable one keeps the last good keys and is reported once, and
+attempt, an unusable one keeps the last good keys, is reported once per
+read and read again only after the backoff (the clock is the test's), and
 a fixed secret is never re-read."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from imagepipe.config import load_settings
+from imagepipe.config import Settings, load_settings
 from imagepipe.webhooks.signing import parse_secrets
 from imagepipe.webhooks.signingkeys import FAILED, LOADED, SigningKeys
 from tests.support.mounted_secret import MountedSecret
@@ -24,6 +25,18 @@ def secret_of(size: int = 32) -> str:
 
 OLD, NEW = secret_of(), secret_of()
 Change = Callable[[MountedSecret], None]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def file_settings(mounted: MountedSecret) -> Settings:
+    return load_settings({"IMAGEPIPE_WEBHOOK_SECRET_FILE": str(mounted.path("secret"))}, need_backends=False)
 
 
 def to(content: str | bytes) -> Change:
@@ -56,15 +69,12 @@ ROWS: dict[str, tuple[Change | None, str, list[str]]] = {
 def test_the_file_is_followed(tmp_path: Path, row: str) -> None:
     change, signing, reported = ROWS[row]
     mounted = MountedSecret(tmp_path / "webhook", {"secret": OLD + "\n"})
-    settings = load_settings(
-        {"IMAGEPIPE_WEBHOOK_SECRET_FILE": str(mounted.path("secret"))}, need_backends=False
-    )
     reloads: list[str] = []
-    keys = SigningKeys.from_settings(settings, reloads.append)
+    keys = SigningKeys.from_settings(file_settings(mounted), reloads.append, Clock())
     assert keys.current() == parse_secrets(OLD)
     if change is not None:
         change(mounted)
-    # Twice: a version is read (and reported) once, whatever the number of attempts.
+    # Twice, the clock still: a version is read (and reported) once, however many attempts.
     assert keys.current() == keys.current() == parse_secrets(signing)
     assert reloads == reported
 
@@ -72,15 +82,31 @@ def test_the_file_is_followed(tmp_path: Path, row: str) -> None:
 def test_broken_then_fixed_later_reports_both(tmp_path: Path) -> None:
     mounted = MountedSecret(tmp_path / "webhook", {"secret": OLD})
     reloads: list[str] = []
-    settings = load_settings(
-        {"IMAGEPIPE_WEBHOOK_SECRET_FILE": str(mounted.path("secret"))}, need_backends=False
-    )
-    keys = SigningKeys.from_settings(settings, reloads.append)
+    keys = SigningKeys.from_settings(file_settings(mounted), reloads.append, Clock())
     mounted.update({"secret": "not a secret"})
     assert keys.current() == parse_secrets(OLD)
     mounted.update({"secret": NEW})
     assert keys.current() == parse_secrets(NEW)
     assert reloads == [FAILED, LOADED]
+
+
+def test_a_failed_version_is_read_again_after_the_backoff(tmp_path: Path) -> None:
+    """Unchanged, a broken version is read again only once its delay is over (1 s,
+    then 2 s), each read counted; a new version is read at once, whatever the delay."""
+    mounted = MountedSecret(tmp_path / "webhook", {"secret": OLD})
+    reloads: list[str] = []
+    clock = Clock()
+    keys = SigningKeys.from_settings(file_settings(mounted), reloads.append, clock)
+    mounted.update({"secret": "whsec_"})
+    seen = []
+    for step in (0.0, 0.5, 0.5, 1.0, 1.0, 0.5):
+        clock.now += step
+        seen.append((keys.current() == parse_secrets(OLD), len(reloads)))
+    # Reads at +0 s, +1 s and +3 s; at +2 s and +2.5 s the delay (2 s) is not over.
+    assert seen == [(True, 1), (True, 1), (True, 2), (True, 2), (True, 3), (True, 3)]
+    mounted.update({"secret": NEW})
+    assert keys.current() == parse_secrets(NEW)
+    assert reloads == [FAILED, FAILED, FAILED, LOADED]
 
 
 def test_a_fixed_secret_is_never_read_again() -> None:

@@ -149,6 +149,9 @@ class Deliverer:
             if free <= 0:
                 await self.wait_for_a_slot()
                 continue
+            # Idle too, the file is followed (a rotation, a failed read's retry), so the
+            # reloads counted say what the file holds, not how much traffic there is.
+            env.keys.current()
             self.metrics.polls.inc()
             try:
                 messages = await self.receive(env, free)

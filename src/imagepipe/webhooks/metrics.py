@@ -55,8 +55,9 @@ class DelivererMetrics:
         )
         self.secret_reloads = Counter(
             "imagepipe_webhook_secret_reloads",
-            "Reads of IMAGEPIPE_WEBHOOK_SECRET_FILE after it changed, by result (loaded; failed: "
-            "unreadable or invalid, the last good secrets go on signing)",
+            "Reads of IMAGEPIPE_WEBHOOK_SECRET_FILE after it changed, and again after a backoff "
+            "while the last read failed, by result (loaded; failed: unreadable or invalid, the "
+            "last good secrets go on signing)",
             ["result"],
             registry=r,
         )
