@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.backend import CREDENTIALS, MotoServer, moto_server
+from tests.support.faultproxy import FaultProxy
 
 REPO = Path(__file__).resolve().parents[1]
 # The real test images live outside the repository (their licences are their
@@ -39,3 +40,11 @@ def moto(aws_credentials: None) -> Iterator[MotoServer]:
     """One S3+SQS server for the session; reset it per test with `moto.reset()`."""
     with moto_server() as server:
         yield server
+
+
+@pytest.fixture
+def proxy(moto: MotoServer) -> Iterator[FaultProxy]:
+    """A fault proxy in front of the session's moto server, in `pass` mode:
+    point a role's endpoint at `http://127.0.0.1:{proxy.port}` to cut it off."""
+    with FaultProxy.to(moto.endpoint) as running:
+        yield running

@@ -5,23 +5,13 @@ outage long enough to exhaust the receives."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
-
-import pytest
 
 from imagepipe.jobstore.keys import variants_prefix
 from tests.consumer.stack import Consumer, Stack
 from tests.support.backend import MotoServer
 from tests.support.faultproxy import FaultProxy
-
-
-@pytest.fixture
-def proxy(moto: MotoServer) -> Iterator[FaultProxy]:
-    target = urlsplit(moto.endpoint)
-    with FaultProxy(target.hostname or "127.0.0.1", target.port or 80) as running:
-        yield running
 
 
 def test_jobs_in_flight_survive_refused_stalled_and_reset_backends(

@@ -14,11 +14,8 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
-
-import pytest
 
 from imagepipe.context import SourceInfo
 from imagepipe.jobs import job_message, new_job_id, now_iso
@@ -111,13 +108,6 @@ def test_a_duplicate_message_re_emits_the_same_event(
     [again] = events(stack, url, 1)
     assert again == first == the_event_of(stack, job_id, "image.completed")
     assert stack.status(job_id) == doc, "the completed job is left as it is"
-
-
-@pytest.fixture
-def proxy(moto: MotoServer) -> Iterator[FaultProxy]:
-    target = urlsplit(moto.endpoint)
-    with FaultProxy(target.hostname or "127.0.0.1", target.port or 80) as running:
-        yield running
 
 
 def test_a_consumer_killed_between_complete_and_delete_leaves_the_event_to_the_redelivery(

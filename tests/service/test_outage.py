@@ -5,9 +5,7 @@ not lead to a result, and uploads succeed again once the path is restored."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
 import requests
@@ -16,14 +14,6 @@ from imagepipe.config import Settings
 from imagepipe.jobstore.keys import original_key, status_key
 from tests.service.conftest import Served, receive_all
 from tests.support.faultproxy import FaultProxy
-
-
-@pytest.fixture
-def proxy(settings: Settings) -> Iterator[FaultProxy]:
-    target = urlparse(settings.s3_endpoint_url or "")
-    assert target.hostname and target.port
-    with FaultProxy(target.hostname, target.port) as proxy:
-        yield proxy
 
 
 def upload(service: Served, data: bytes) -> requests.Response:

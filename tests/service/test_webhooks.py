@@ -12,7 +12,6 @@ import json
 import os
 import sys
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -189,20 +188,18 @@ def test_a_delivery_queue_unreachable_at_start_up_is_found_by_the_first_event(
     delivery_url: str,
     caplog: pytest.LogCaptureFixture,
     images: dict[str, bytes],
+    proxy: FaultProxy,
 ) -> None:
-    target = urlsplit(moto.endpoint)
-    with FaultProxy(target.hostname or "127.0.0.1", target.port or 80) as proxy:
-        proxy.mode = "refuse"
-        service = make_service(webhook_url=HOOK, sqs_endpoint_url=f"http://127.0.0.1:{proxy.port}")
-        assert "could not reach the webhook delivery queue" in caplog.text, "started all the same"
-        refused = requests.post(f"{service.url}/v1/images", files={"file": images["jpeg"]}, timeout=30)
-        assert refused.status_code == 503, "no job queue either"
-        proxy.mode = "pass"
-        answer = requests.post(f"{service.url}/v1/images", files={"file": images["jpeg"]}, timeout=30)
-        assert answer.status_code == 202, answer.text
-        assert (
-            requests.delete(f"{service.url}/v1/images/{answer.json()['job_id']}", timeout=30).status_code
-            == 204
-        )
+    proxy.mode = "refuse"
+    service = make_service(webhook_url=HOOK, sqs_endpoint_url=f"http://127.0.0.1:{proxy.port}")
+    assert "could not reach the webhook delivery queue" in caplog.text, "started all the same"
+    refused = requests.post(f"{service.url}/v1/images", files={"file": images["jpeg"]}, timeout=30)
+    assert refused.status_code == 503, "no job queue either"
+    proxy.mode = "pass"
+    answer = requests.post(f"{service.url}/v1/images", files={"file": images["jpeg"]}, timeout=30)
+    assert answer.status_code == 202, answer.text
+    assert (
+        requests.delete(f"{service.url}/v1/images/{answer.json()['job_id']}", timeout=30).status_code == 204
+    )
     [event] = events(sqs, delivery_url)
     assert (event.type, event.job_id) == ("image.deleted", answer.json()["job_id"])

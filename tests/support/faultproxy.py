@@ -26,6 +26,7 @@ import socket
 import struct
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
 from tests.support.holds import Hold, split_interim
 
@@ -94,6 +95,13 @@ class FaultProxy:
             self._thread.join(timeout=5)
         self._loop.close()
         self._loop = None
+
+    @classmethod
+    def to(cls, endpoint: str) -> FaultProxy:
+        """A proxy in front of the server at the URL `endpoint` (started by `with`)."""
+        target = urlsplit(endpoint)
+        assert target.hostname and target.port, f"no host and port in {endpoint!r}"
+        return cls(target.hostname, target.port)
 
     def __enter__(self) -> FaultProxy:
         self.start()

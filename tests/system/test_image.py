@@ -200,7 +200,7 @@ def wait_status(api: str, job_id: str, timeout: float = 180) -> dict[str, Any]:
 
 
 def test_ingest_and_consumer_containers_complete_uploads_and_drain(
-    engine: Engine, moto: MotoServer, corpus_dir: Path
+    engine: Engine, moto: MotoServer, proxy: FaultProxy, corpus_dir: Path
 ) -> None:
     stack = Stack(moto.endpoint, visibility=30)
     api_port, ingest_metrics, consumer_metrics = free_port(), free_port(), free_port()
@@ -210,51 +210,50 @@ def test_ingest_and_consumer_containers_complete_uploads_and_drain(
         "IMAGEPIPE_LOG_LEVEL": "info",
         "IMAGEPIPE_SHUTDOWN_GRACE_SECONDS": "90",
     }
-    with FaultProxy("127.0.0.1", int(moto.endpoint.rsplit(":", 1)[1])) as proxy:
-        # The consumer reaches S3 through the proxy, so a job can be held in
-        # its download while the consumer is told to stop.
-        consumer_env = {**env, "IMAGEPIPE_S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}"}
-        ingest = Role(engine, {**env, "IMAGEPIPE_HOST": "127.0.0.1", "IMAGEPIPE_PORT": str(api_port),
-                               "IMAGEPIPE_METRICS_PORT": str(ingest_metrics)}, "serve")  # fmt: skip
-        consumer = Role(
-            engine, {**consumer_env, "IMAGEPIPE_METRICS_PORT": str(consumer_metrics)},
-            "consume", "--metrics-host", "127.0.0.1", "--slots", "1",
-        )  # fmt: skip
-        try:
-            api = f"http://127.0.0.1:{api_port}"
-            wait_http(f"{api}/readyz")
-            wait_http(f"http://127.0.0.1:{consumer_metrics}/healthz")
-            # The health checks docs/container-image.md gives docker run (no curl in the image).
-            for role, url in (
-                (ingest, f"{api}/readyz"),
-                (consumer, f"http://127.0.0.1:{consumer_metrics}/healthz"),
-            ):
-                check = f'import urllib.request; urllib.request.urlopen("{url}", timeout=3)'
-                engine.run("podman", "exec", role.name, "python", "-c", check)
-            jobs = [
-                upload(api, corpus_dir / "thumbor/IMG_6494.JPG", "image/jpeg"),
-                upload(api, corpus_dir / "sharp/embedgravitybird.png", "image/png"),
-            ]
-            for job_id in jobs:
-                doc = wait_status(api, job_id)
-                assert doc["status"] == "completed", doc
-                assert set(doc["variants"]) == {"thumbnail", "medium", "large"}
+    # The consumer reaches S3 through the proxy, so a job can be held in
+    # its download while the consumer is told to stop.
+    consumer_env = {**env, "IMAGEPIPE_S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}"}
+    ingest = Role(engine, {**env, "IMAGEPIPE_HOST": "127.0.0.1", "IMAGEPIPE_PORT": str(api_port),
+                           "IMAGEPIPE_METRICS_PORT": str(ingest_metrics)}, "serve")  # fmt: skip
+    consumer = Role(
+        engine, {**consumer_env, "IMAGEPIPE_METRICS_PORT": str(consumer_metrics)},
+        "consume", "--metrics-host", "127.0.0.1", "--slots", "1",
+    )  # fmt: skip
+    try:
+        api = f"http://127.0.0.1:{api_port}"
+        wait_http(f"{api}/readyz")
+        wait_http(f"http://127.0.0.1:{consumer_metrics}/healthz")
+        # The health checks docs/container-image.md gives docker run (no curl in the image).
+        for role, url in (
+            (ingest, f"{api}/readyz"),
+            (consumer, f"http://127.0.0.1:{consumer_metrics}/healthz"),
+        ):
+            check = f'import urllib.request; urllib.request.urlopen("{url}", timeout=3)'
+            engine.run("podman", "exec", role.name, "python", "-c", check)
+        jobs = [
+            upload(api, corpus_dir / "thumbor/IMG_6494.JPG", "image/jpeg"),
+            upload(api, corpus_dir / "sharp/embedgravitybird.png", "image/png"),
+        ]
+        for job_id in jobs:
+            doc = wait_status(api, job_id)
+            assert doc["status"] == "completed", doc
+            assert set(doc["variants"]) == {"thumbnail", "medium", "large"}
 
-            # Held: the consumer has received the message (in flight) and
-            # waits on S3 for its status document and original.
-            proxy.mode = "stall"
-            held = upload(api, corpus_dir / "recurser/Landscape_1.jpg", "image/jpeg")
-            wait_until(lambda: stack.counts() == (0, 1), "the consumer never received the held job")
-            assert status(api, held) == "queued", (
-                "the job must still be running when the consumer is told to stop"
-            )
-            engine.run("podman", "kill", "--signal", "TERM", consumer.name)
-            consumer.wait_for_line("stopping: no new messages; draining jobs in flight")
-            proxy.mode = "pass"
-            assert consumer.exit_code() == 0
-            assert wait_status(api, held, timeout=10)["status"] == "completed"
-            messages = [line.get("message") for line in consumer.lines()]
-            assert "drained" in messages and messages[-1] == "consumer stopped", messages[-10:]
-        finally:
-            consumer.close()
-            ingest.close()
+        # Held: the consumer has received the message (in flight) and
+        # waits on S3 for its status document and original.
+        proxy.mode = "stall"
+        held = upload(api, corpus_dir / "recurser/Landscape_1.jpg", "image/jpeg")
+        wait_until(lambda: stack.counts() == (0, 1), "the consumer never received the held job")
+        assert status(api, held) == "queued", (
+            "the job must still be running when the consumer is told to stop"
+        )
+        engine.run("podman", "kill", "--signal", "TERM", consumer.name)
+        consumer.wait_for_line("stopping: no new messages; draining jobs in flight")
+        proxy.mode = "pass"
+        assert consumer.exit_code() == 0
+        assert wait_status(api, held, timeout=10)["status"] == "completed"
+        messages = [line.get("message") for line in consumer.lines()]
+        assert "drained" in messages and messages[-1] == "consumer stopped", messages[-10:]
+    finally:
+        consumer.close()
+        ingest.close()

@@ -10,7 +10,6 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 import requests
@@ -75,14 +74,6 @@ def test_another_key_is_accepted_while_one_key_floods(
     assert bob == [202] * 6, (bob, alice)
     assert alice[429] > alice[202], alice  # held to its share
     assert set(alice) <= {202, 429, 503}, alice  # every one answered
-
-
-@pytest.fixture
-def proxy(moto: MotoServer) -> object:
-    target = urlparse(moto.endpoint)
-    assert target.hostname and target.port
-    with FaultProxy(target.hostname, target.port) as proxy:
-        yield proxy
 
 
 def probe_statuses(url: str, count: int) -> list[int]:

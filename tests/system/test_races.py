@@ -11,7 +11,6 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -71,13 +70,6 @@ HOLD_POINTS = {
     "complete write sent, not yet stored": ("complete", False, 1, "processing", VARIANTS),
     "complete write stored, its answer in flight": ("complete", True, 1, "completed", VARIANTS),
 }
-
-
-@pytest.fixture
-def proxy(moto: MotoServer) -> Iterator[FaultProxy]:
-    target = urlsplit(moto.endpoint)
-    with FaultProxy(target.hostname or "127.0.0.1", target.port or 80) as running:
-        yield running
 
 
 @pytest.mark.parametrize("point", list(HOLD_POINTS))
