@@ -44,6 +44,9 @@ REJECTION_CODES = (
     "rate_limited",
     "overloaded",
 )
+# The route of requests aiohttp's parser refused (bad request line, header or
+# chunk framing): they never reach a route, nor the middleware below.
+MALFORMED_ROUTE = "malformed"
 UPLOAD_STATUSES = ("200", "202", "400", "401", "408", "409", "413", "415", "422", "429", "500", "503")
 
 
@@ -81,6 +84,12 @@ class IngestMetrics:
             self.rejected.labels(code)
         for status in UPLOAD_STATUSES:
             self.requests.labels("/v1/images", "POST", status)
+        self.requests.labels(MALFORMED_ROUTE, "other", "400")
+
+    def count_malformed(self, status: int) -> None:
+        """A request the HTTP parser refused: its method is unknown (the parser
+        may have stopped before it), so "other"."""
+        self.requests.labels(MALFORMED_ROUTE, "other", str(status)).inc()
 
     def render(self) -> bytes:
         return generate_latest(exposed(self.registry, self.resource))

@@ -4,12 +4,16 @@ framing) answered with our JSON error, logged as one line without a traceback.
 aiohttp answers those itself, in plain text, and logs them at ERROR with the
 parser's traceback: an internet-facing port sees them all day. Its request
 handler has no hook for that answer, so the runner builds a handler subclass.
+They never reach the application's middlewares either, so the handler
+reports each one (`on_malformed`) for the request metrics to count.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from http import HTTPStatus
+from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
@@ -29,6 +33,10 @@ def malformed_error(status: int, exc: BaseException | None) -> ApiError:
 
 
 class JsonErrorRequestHandler(RequestHandler):
+    def __init__(self, *args: Any, on_malformed: Callable[[int], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_malformed = on_malformed
+
     def handle_error(
         self,
         request: BaseRequest,
@@ -42,6 +50,7 @@ class JsonErrorRequestHandler(RequestHandler):
             "malformed request refused",
             extra={"remote": request.remote, "status": status, "error": type(exc).__name__},
         )
+        self._on_malformed(status)
         if request.writer.output_size > 0:
             raise ConnectionError("a response was already started; cannot send the error")
         response = error_response(malformed_error(status, exc))
@@ -50,16 +59,25 @@ class JsonErrorRequestHandler(RequestHandler):
 
 
 class _IngestServer(web.Server):
+    on_malformed: Callable[[int], None]
+
     def __call__(self) -> RequestHandler:
-        return JsonErrorRequestHandler(self, loop=self._loop, **self._kwargs)
+        return JsonErrorRequestHandler(self, loop=self._loop, on_malformed=self.on_malformed, **self._kwargs)
 
 
 class IngestRunner(web.AppRunner):
-    """AppRunner whose connections use JsonErrorRequestHandler."""
+    """AppRunner whose connections use JsonErrorRequestHandler; `on_malformed`
+    is called with the status of every request the parser refused."""
+
+    def __init__(self, app: web.Application, *, on_malformed: Callable[[int], None], **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._on_malformed = on_malformed
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
         # The application builds its Server (private wiring); only the
-        # handler factory differs, and _IngestServer adds no state.
+        # handler factory differs, and the callback it hands each handler.
         server.__class__ = _IngestServer
+        assert isinstance(server, _IngestServer)
+        server.on_malformed = self._on_malformed
         return server

@@ -68,7 +68,13 @@ def run(args: argparse.Namespace) -> int:
         },
     )
     drain = drain_seconds(settings.upload_timeout_seconds, settings.shutdown_grace_seconds)
-    runner = IngestRunner(app, access_log_class=AccessLogger, shutdown_timeout=1.0, handle_signals=False)
+    runner = IngestRunner(
+        app,
+        on_malformed=state.metrics.count_malformed,
+        access_log_class=AccessLogger,
+        shutdown_timeout=1.0,
+        handle_signals=False,
+    )
     try:
         asyncio.run(serve(runner, host, port, state.lifecycle, settings.shutdown_delay_seconds, drain))
     except (ConditionalWritesUnsupported, DeliveryQueueMissing) as exc:

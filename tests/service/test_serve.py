@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from imagepipe.config import Settings
+from imagepipe.service.metrics import MALFORMED_ROUTE
 from tests.service.conftest import backend_env
 from tests.support.backend import free_port
 
@@ -147,21 +149,36 @@ def test_sigterm_finishes_in_flight_upload_then_exits(
     assert '"message": "upload accepted"' in log and '"message": "ingest stopped"' in log
 
 
+def malformed_count(url: str) -> float:
+    """The ingest's count of requests its HTTP parser refused, from /metrics."""
+    text = requests.get(f"{url}/metrics", timeout=10).text
+    samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
+    [sample] = (
+        s
+        for s in samples
+        if s.name == "imagepipe_http_requests_total" and s.labels["route"] == MALFORMED_ROUTE
+    )
+    assert sample.labels == {"route": MALFORMED_ROUTE, "method": "other", "status": "400"}
+    return sample.value
+
+
 @pytest.mark.parametrize(
     "raw",
     [
+        b"this is no request line\r\nHost: x\r\n\r\n",
         b"GET /healthz HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n",
         b"POST /v1/images HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\n",
         b"POST /v1/images HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # a TLS hello on the plain port
     ],
-    ids=["header", "two-lengths", "chunk-size", "tls"],
+    ids=["request-line", "header", "two-lengths", "chunk-size", "tls"],
 )
-def test_malformed_http_gets_our_json_error_and_no_traceback(
+def test_malformed_http_gets_our_json_error_is_counted_and_no_traceback(
     served: tuple[subprocess.Popen[bytes], str], raw: bytes
 ) -> None:
     process, url = served
     port = int(url.rsplit(":", 1)[1])
+    before = malformed_count(url)
     with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
         sock.sendall(raw)
         response = b""
@@ -172,6 +189,7 @@ def test_malformed_http_gets_our_json_error_and_no_traceback(
     assert b"application/json" in head
     assert json.loads(body)["error"]["code"] == "bad_request"
     assert b"malformed HTTP request" in body
+    assert malformed_count(url) == before + 1, "the 4xx rate must see the refused request"
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
     assert process.stderr is not None
