@@ -307,9 +307,12 @@ def webhook_row() -> Row:
                  [(f"sum(imagepipe_webhook_deliveries_in_flight{{{DELIVERER}}})", "in flight"),
                   (f"sum(imagepipe_webhook_concurrency{{{DELIVERER}}})", "concurrency")]),
             Spec(8, "timeseries", "Webhook secret reloads",
-                 "Reads of the mounted signing secret after it changed (a rotation): failed means the "
-                 "Secret holds something unusable and the last good secrets go on signing.",
-                 [(f"sum by (result) (increase({reloads}{{{DELIVERER}}}[{RATE}]))", "{{result}}")]),
+                 "Reads of the mounted signing secret after it changed (a rotation), and again every "
+                 "minute at most while they fail: failed means the file cannot be used (its mode or owner, "
+                 "or not whsec_ secrets) and the last good secrets go on signing; failed reads without a "
+                 "loaded one for 15 minutes raise ImagepipeWebhookSecretReloadFailing.",
+                 [(f"sum by (pod, result) (increase({reloads}{{{DELIVERER}}}[{RATE}]))",
+                   "{{pod}}: {{result}}")]),
         ],
     )  # fmt: skip
 

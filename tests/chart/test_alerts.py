@@ -70,7 +70,7 @@ def test_every_alert_is_shown_firing_and_silent() -> None:
 
 def test_alerts_are_actionable() -> None:
     names = [rule["alert"] for rule in alerts()]
-    assert len(names) == len(set(names)) == 13
+    assert len(names) == len(set(names)) == 14
     for rule in alerts():
         assert rule["labels"]["severity"] in {"page", "ticket"}, rule["alert"]
         assert rule["annotations"]["summary"] and rule["annotations"]["description"], rule["alert"]
