@@ -4,9 +4,11 @@ at start-up, and the pure check of a resource against them.
 
 Whoever may create an ImagePipeline chooses the image the operator deploys,
 the service account and credentials Secret its pods run as, the bucket and
-queue the operator's own AWS identity provisions and reads, and URLs the
+queue the operator's own AWS identity provisions and reads, URLs the
 operator fetches (endpointUrl, prometheusUrl), and where the deliverer sends
-events (spec.webhook.url: global addresses only unless allowed here). Each
+events (spec.webhook.url: global addresses only unless allowed here; its host
+is held to the same allowed URL hosts, by webhook_target, which refuses the
+deliverer only). Each
 of these can be bounded here; unset means unrestricted, except private
 webhook targets, refused unless allowed (docs/design.md, "Trust boundary").
 """
@@ -40,7 +42,7 @@ class TrustPolicy:
     # for the pipeline's namespace); empty: any.
     bucket_pattern: str = ""
     queue_pattern: str = ""
-    # Hosts endpointUrl and prometheusUrl may name: exact, or "*.suffix"; empty: any.
+    # Hosts endpointUrl, prometheusUrl and webhook.url may name: exact, or "*.suffix"; empty: any.
     url_hosts: tuple[str, ...] = ()
     # The most the operator reads of one consumer /metrics or Prometheus answer.
     max_response_bytes: int = MAX_RESPONSE_BYTES
@@ -103,7 +105,8 @@ def host_allowed(url: str, hosts: tuple[str, ...]) -> bool:
     if not hosts:
         return True
     host = (urllib.parse.urlsplit(url).hostname or "").lower()
-    return any(host == h or (h.startswith("*.") and host.endswith(h[1:])) for h in hosts)
+    allowed = [h.lower() for h in hosts]
+    return any(host == h or (h.startswith("*.") and host.endswith(h[1:])) for h in allowed)
 
 
 def _matches(pattern: str, namespace: str, value: str) -> bool:

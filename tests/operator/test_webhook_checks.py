@@ -1,6 +1,7 @@
 """What the operator concludes about a webhook, as tables: the target check
 under its policy (refused, warned, allowed; real resolution of address
-literals and an unresolvable name), and why deliverer pods do not run."""
+literals and an unresolvable name; the allowed URL hosts, checked before
+any resolution), and why deliverer pods do not run."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from imagepipe.operator.deliverer_pods import deliverer_problem
 from imagepipe.operator.imagepipeline import parse_imagepipeline
 from imagepipe.operator.trust import TrustPolicy, policy_from_env
-from imagepipe.operator.webhook_target import UNSAFE_REASON, judge_target
+from imagepipe.operator.webhook_target import NOT_ALLOWED_REASON, UNSAFE_REASON, judge_target
 
 GLOBAL = "https://93.184.215.14/hooks"  # a global address: no DNS, no connection needed
 
@@ -50,6 +51,68 @@ def test_the_target_check(minimal: dict[str, Any], row: str) -> None:
         if not allow and fragment in ("loopback", "private", "link-local", "IPv4-mapped"):
             assert "operator.policy.allowPrivateWebhooks" in said
         assert "IMAGEPIPE_WEBHOOK_ALLOW_PRIVATE=" not in said
+
+
+HOSTS = ("hooks.example.com", "*.receivers.example.net")
+ALLOWED_HOSTS = {
+    # name: (url, allowed URL hosts, allow private?, the refusal's reason or None)
+    "no list: any host": ("https://93.184.215.14/in", (), False, None),
+    "an exact host": ("https://hooks.example.com/in", HOSTS, False, None),
+    "an exact host, another case and a port": ("https://HOOKS.Example.com:8443/in", HOSTS, False, None),
+    "under an allowed suffix": ("https://a.b.receivers.example.net/in", HOSTS, False, None),
+    "the suffix's own name is not under it": (
+        "https://receivers.example.net/in",
+        HOSTS,
+        False,
+        NOT_ALLOWED_REASON,
+    ),
+    "a name that only ends like an allowed one": (
+        "https://evilhooks.example.com/in",
+        HOSTS,
+        False,
+        NOT_ALLOWED_REASON,
+    ),
+    "an address literal not listed": ("https://93.184.215.14/in", HOSTS, False, NOT_ALLOWED_REASON),
+    "the metadata service not listed: not allowed, before unsafe": (
+        "http://169.254.169.254/latest/",
+        HOSTS,
+        True,
+        NOT_ALLOWED_REASON,
+    ),
+    "a name not listed: refused without resolving it": (
+        "https://hooks.invalid/in",
+        HOSTS,
+        False,
+        NOT_ALLOWED_REASON,
+    ),
+    "listed, yet private: still unsafe": ("http://10.0.0.7/in", ("10.0.0.7",), False, UNSAFE_REASON),
+    "listed and private, private allowed": ("http://10.0.0.7/in", ("10.0.0.7",), True, None),
+    "a listed name that does not resolve: built, with a warning": (
+        "https://hooks.invalid/in",
+        ("hooks.invalid",),
+        False,
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("row", sorted(ALLOWED_HOSTS))
+def test_the_allowed_url_hosts(minimal: dict[str, Any], row: str) -> None:
+    url, hosts, allow, reason = ALLOWED_HOSTS[row]
+    policy = TrustPolicy(url_hosts=hosts, allow_private_webhooks=allow)
+    got = asyncio.run(judge_target(pipeline(minimal, url), policy))
+    assert (got.refused.reason if got.refused else None) == reason
+    assert got.choice.build is (reason is None) and got.choice.allow_private is allow
+    if reason == NOT_ALLOWED_REASON:
+        assert got.refused is not None and not got.warning
+        message = got.refused.message
+        assert f"spec.webhook.url {url!r}" in message and str(list(hosts)) in message
+        assert "IMAGEPIPE_OPERATOR_ALLOWED_URL_HOSTS" in message and "no deliverer is running" in message
+
+
+def test_the_allowed_url_hosts_setting() -> None:
+    env = {"IMAGEPIPE_OPERATOR_ALLOWED_URL_HOSTS": " hooks.example.com, *.receivers.example.net ,"}
+    assert policy_from_env(env).url_hosts == HOSTS
 
 
 def test_no_webhook_no_check(minimal: dict[str, Any]) -> None:

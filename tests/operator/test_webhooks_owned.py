@@ -1,9 +1,9 @@
 """spec.webhook in the real operator loop (KopfRunner) against kmock: the
 deliverer appears with its secret by reference only, goes when the webhook
 goes, never takes over a foreign NAME-deliverer, is withheld from an unsafe
-target while the rest runs, gets private targets only where the operator's
-policy allows them, and a deliverer pod the kubelet
-cannot start for want of its Secret is reported."""
+target or a host outside the operator's allowed URL hosts while the rest
+runs, gets private targets only where the operator's policy allows them, and
+a deliverer pod the kubelet cannot start for want of its Secret is reported."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from kopf.testing import KopfRunner
 
 from imagepipe.operator.handlers import OperatorRuntime
 from imagepipe.operator.trust import TrustPolicy
+from imagepipe.operator.webhook_target import NOT_ALLOWED_REASON
 from tests.operator.apiserver import (
     DEPLOYMENTS,
     PIPELINES,
@@ -121,6 +122,28 @@ def test_an_unsafe_target_gets_no_deliverer_and_the_rest_runs(
         api.call("PATCH", f"{PIPELINES}/photos", {"metadata": {"generation": 2}, "spec": spec})
         eventually(lambda: api.call("GET", f"{DEPLOYMENTS}/photos-deliverer"))
         eventually(lambda: ready_is(api, "True"))
+    assert running.exception is None
+
+
+def test_a_host_outside_the_allowed_url_hosts_loses_its_deliverer_and_the_rest_runs(
+    api: ApiServer, minimal: dict[str, Any]
+) -> None:
+    with runner(api, TrustPolicy(url_hosts=("93.184.215.14", "*.example.com"))) as running:
+        api.call("POST", PIPELINES, hooked(minimal))
+        eventually(lambda: api.call("GET", f"{DEPLOYMENTS}/photos-deliverer"))
+        eventually(lambda: ready_is(api, "True"))
+        # The tenant points the deliverer elsewhere: refused by the operator's list, the
+        # deliverer pruned, the images go on.
+        spec = hooked(minimal, "https://collector.example.org/in")["spec"]
+        api.call("PATCH", f"{PIPELINES}/photos", {"metadata": {"generation": 2}, "spec": spec})
+        condition = eventually(lambda: ready_is(api, "False", NOT_ALLOWED_REASON))
+        assert "'https://collector.example.org/in'" in condition["message"]
+        assert "IMAGEPIPE_OPERATOR_ALLOWED_URL_HOSTS" in condition["message"]
+        eventually(lambda: api.call("GET", f"{DEPLOYMENTS}/photos-deliverer") is None)
+        events = eventually(lambda: (api.call("GET", EVENTS) or {}).get("items"))
+        assert any(e["reason"] == NOT_ALLOWED_REASON and e["type"] == "Warning" for e in events)
+        assert api.call("GET", f"{DEPLOYMENTS}/photos-consumer") is not None
+        assert api.call("GET", f"{DEPLOYMENTS}/photos-ingest") is not None
     assert running.exception is None
 
 
