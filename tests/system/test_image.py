@@ -42,7 +42,10 @@ def engine() -> Iterator[Engine]:
         engine = Engine(scratch)
         base_seconds = engine.make_base()
         build_seconds = engine.build()
-        print(f"\nbase image {base_seconds:.0f} s, image build {build_seconds:.0f} s", file=sys.stderr)
+        print(
+            f"\nbase image {base_seconds:.0f} s, image build {build_seconds:.0f} s ({engine.driver} storage)",
+            file=sys.stderr,
+        )
         yield engine
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
