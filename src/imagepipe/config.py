@@ -32,7 +32,8 @@ _LIMITS = Limits()
 WEBHOOK_QUEUE_SUFFIX = "-webhooks"
 # An event must be delivered or given up before the delivery queue drops it (14 days at most).
 MAX_WEBHOOK_HORIZON_SECONDS = 13 * 24 * 3600
-# SQS hides a message at most 12 hours: the longest wait between two attempts.
+# SQS hides a message at most 12 hours: the longest wait between two attempts
+# and the longest a received event can stay hidden.
 MAX_WEBHOOK_BACKOFF_SECONDS = 12 * 3600
 _RESOURCE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z]([-a-z0-9]*[a-z0-9])?$")
 
@@ -122,6 +123,9 @@ class Settings:
     # First retry delay, doubled per attempt up to the maximum (each with jitter).
     webhook_backoff_seconds: float = 5.0
     webhook_backoff_max_seconds: float = 600.0
+    # How long a received event stays hidden from every deliverer (longer than
+    # one whole delivery); None: the attempt's timeout + 60 s (deliverer.receive_visibility).
+    webhook_visibility_seconds: int | None = None
     # Concurrent deliveries per deliverer.
     webhook_concurrency: int = 32
     # Private, loopback and link-local targets are refused unless this is set.
@@ -313,6 +317,9 @@ def _webhook_settings(r: _Reader) -> dict[str, object]:
             _bounded(_positive_float, MAX_WEBHOOK_BACKOFF_SECONDS),
             600.0,
         ),
+        "webhook_visibility_seconds": r.get(
+            "IMAGEPIPE_WEBHOOK_VISIBILITY_SECONDS", _bounded(_positive_int, MAX_WEBHOOK_BACKOFF_SECONDS), None
+        ),
         "webhook_concurrency": r.get("IMAGEPIPE_WEBHOOK_CONCURRENCY", _positive_int, 32),
         "webhook_allow_private": r.get("IMAGEPIPE_WEBHOOK_ALLOW_PRIVATE", _boolean, False),
     }
@@ -378,6 +385,12 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_backends: bool =
     if settings.webhook_backoff_seconds > settings.webhook_backoff_max_seconds:
         r.problems.append(
             "IMAGEPIPE_WEBHOOK_BACKOFF_SECONDS: more than IMAGEPIPE_WEBHOOK_BACKOFF_MAX_SECONDS"
+        )
+    visibility = settings.webhook_visibility_seconds
+    if visibility is not None and visibility <= settings.webhook_timeout_seconds:
+        r.problems.append(
+            "IMAGEPIPE_WEBHOOK_VISIBILITY_SECONDS: not more than IMAGEPIPE_WEBHOOK_TIMEOUT_SECONDS "
+            "(an event would reappear during its own attempt and be sent twice)"
         )
     if settings.webhook_secret and settings.webhook_secret_file:
         r.problems.append(

@@ -12,6 +12,7 @@ from PIL import ImageCms
 from imagepipe.capacity import INGEST_BASE_BYTES, MIB
 from imagepipe.config import ConfigError, load_settings, require_webhook_secret, upload_budget
 from imagepipe.steps.colour import DEFAULT_CMYK_PROFILE
+from imagepipe.webhooks.deliverer import receive_visibility
 
 BACKENDS = {"IMAGEPIPE_BUCKET": "images", "IMAGEPIPE_QUEUE_NAME": "jobs"}
 
@@ -165,6 +166,8 @@ def test_webhooks_off_by_default_and_the_delivery_queue_beside_the_job_queue() -
         ("IMAGEPIPE_WEBHOOK_HORIZON_SECONDS", str(14 * 24 * 3600), "at most 1123200"),
         ("IMAGEPIPE_WEBHOOK_TIMEOUT_SECONDS", "0", "positive"),
         ("IMAGEPIPE_WEBHOOK_BACKOFF_MAX_SECONDS", "86400", "at most 43200"),
+        ("IMAGEPIPE_WEBHOOK_VISIBILITY_SECONDS", "0", "positive integer"),
+        ("IMAGEPIPE_WEBHOOK_VISIBILITY_SECONDS", "86400", "at most 43200"),
         ("IMAGEPIPE_WEBHOOK_ALLOW_PRIVATE", "maybe", "true or false"),
     ],
 )
@@ -179,6 +182,19 @@ def test_webhook_backoff_must_not_exceed_its_maximum() -> None:
     env = {"IMAGEPIPE_WEBHOOK_BACKOFF_SECONDS": "60", "IMAGEPIPE_WEBHOOK_BACKOFF_MAX_SECONDS": "30"}
     (problem,) = problems(env)
     assert problem.startswith("IMAGEPIPE_WEBHOOK_BACKOFF_SECONDS")
+
+
+def test_webhook_visibility_must_outlast_one_attempt() -> None:
+    env = {"IMAGEPIPE_WEBHOOK_TIMEOUT_SECONDS": "10", "IMAGEPIPE_WEBHOOK_VISIBILITY_SECONDS": "10"}
+    (problem,) = problems(env)
+    assert problem.startswith("IMAGEPIPE_WEBHOOK_VISIBILITY_SECONDS") and "TIMEOUT_SECONDS" in problem
+    assert load_settings({**BACKENDS, **env, "IMAGEPIPE_WEBHOOK_VISIBILITY_SECONDS": "11"})
+
+
+def test_the_receive_visibility_is_the_setting_or_the_timeout_and_a_margin() -> None:
+    assert receive_visibility(load_settings({**BACKENDS, "IMAGEPIPE_WEBHOOK_TIMEOUT_SECONDS": "2.5"})) == 63
+    tuned = {"IMAGEPIPE_WEBHOOK_TIMEOUT_SECONDS": "2.5", "IMAGEPIPE_WEBHOOK_VISIBILITY_SECONDS": "20"}
+    assert receive_visibility(load_settings({**BACKENDS, **tuned})) == 20
 
 
 def test_webhook_settings_parsed() -> None:

@@ -4,8 +4,8 @@ aiohttp receiver, every request's signature verified by the
 `standardwebhooks` package: a receiver failing its first attempts then
 accepting (through real uploads and a DELETE), one down for a while and back,
 a deliverer SIGKILLed mid-retry and restarted, and an unsafe target refused
-at start-up. Backoff is 1 s doubling to 2 s; every wait polls with a
-generous timeout, and no duration is asserted."""
+at start-up. Backoff is 1 s doubling to 2 s, a received event is hidden
+20 s; every wait polls with a generous timeout, and no duration is asserted."""
 
 from __future__ import annotations
 
@@ -42,6 +42,9 @@ def webhook_env(receiver: Receiver) -> dict[str, str]:
         "IMAGEPIPE_WEBHOOK_TIMEOUT_SECONDS": "2",
         "IMAGEPIPE_WEBHOOK_BACKOFF_SECONDS": "1",
         "IMAGEPIPE_WEBHOOK_BACKOFF_MAX_SECONDS": "2",
+        # A SIGKILLed deliverer's events come back after this, not the default 2 + 60 s;
+        # still ten times one attempt, so none reappears during its own delivery.
+        "IMAGEPIPE_WEBHOOK_VISIBILITY_SECONDS": "20",
         "IMAGEPIPE_SHUTDOWN_GRACE_SECONDS": "5",
         "IMAGEPIPE_SHUTDOWN_DELAY_SECONDS": "0",
         "IMAGEPIPE_LOG_LEVEL": "info",

@@ -35,13 +35,17 @@ from imagepipe.webhooks.sender import Sender
 from imagepipe.webhooks.signingkeys import SigningKeys
 
 log = logging.getLogger(__name__)
-# Beyond the attempt's own timeout, a received message stays hidden this long:
-# the record's read and compare-and-swap write (15 s per S3 call) and settling.
+# Unless IMAGEPIPE_WEBHOOK_VISIBILITY_SECONDS says otherwise, beyond the
+# attempt's own timeout a received message stays hidden this long: the record's
+# read and compare-and-swap write (15 s per S3 call) and settling.
 RECEIVE_MARGIN_SECONDS = 60
 
 
 def receive_visibility(settings: Settings) -> int:
-    """How long a received message stays hidden: longer than one whole delivery."""
+    """How long a received message stays hidden: longer than one whole delivery, and
+    how late the events of a deliverer killed mid-delivery come back."""
+    if settings.webhook_visibility_seconds is not None:
+        return settings.webhook_visibility_seconds
     return math.ceil(settings.webhook_timeout_seconds) + RECEIVE_MARGIN_SECONDS
 
 
