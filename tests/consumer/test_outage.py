@@ -43,7 +43,10 @@ def test_long_outage_exhausts_receives_into_failed_and_dead_letters(
     stack = Stack(moto.endpoint, visibility=2, max_receives=3)
     # S3 only is cut off: SQS keeps delivering, so every receive fails until the last.
     s3_through_proxy = {"IMAGEPIPE_S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}"}
-    consumer = consumers(stack, env=s3_through_proxy, args=("--release-base-seconds", "1"))
+    # Sweeping every second, not 15: the dead-lettered message is found soon after it moves.
+    consumer = consumers(
+        stack, env=s3_through_proxy, args=("--release-base-seconds", "1", "--sweep-seconds", "1")
+    )
     proxy.mode = "refuse"
     job_id = stack.submit((corpus_dir / "recurser/Landscape_3.jpg").read_bytes())
     consumer.wait_for_line("job failed: retries exhausted", timeout=60, job_id=job_id)

@@ -181,7 +181,8 @@ def test_death_on_the_last_receive_ends_the_job_failed(
     with Watcher(stack, [job_id]) as watcher:
         doomed.wait_for_line("job started", timeout=60, job_id=job_id)
         doomed.close()  # SIGKILL on the only receive the redrive policy allows
-        survivor = consumers(stack, name="survivor")
+        # Sweeping every second, not 15: the dead-lettered message is found soon after it moves.
+        survivor = consumers(stack, name="survivor", args=("--sweep-seconds", "1"))
         done = stack.wait_for([job_id], timeout=120)[job_id]
     watcher.check()
     assert done["status"] == "failed" and done["error"]["code"] == "retries_exhausted"
