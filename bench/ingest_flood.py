@@ -16,61 +16,20 @@ reports each key's answers and the steady key's p50/p99 latency.
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import time
 from collections import Counter
 from typing import Any
 
 import aiohttp
-import numpy as np
 from loadstack import MB, PHOTOS, Stack, load_images, loadavg, percentile, status_kb
-from PIL import Image
+from trickle import big_photo, slow_upload
 
 from imagepipe.capacity import DEFAULT_UPLOAD_BUDGET_BYTES, INGEST_BASE_BYTES
 
+# A flooding upload's body goes out in this many writes.
 PIECES = 40
 KEYS = {"flood": "flood-key-0123456789abcdef", "steady": "steady-key-0123456789abcdef"}
-
-
-def big_photo() -> bytes:
-    """A 9.3 MB JPEG (noise, 3700 x 2800, quality 90): the size of the issue's flood."""
-    pixels = np.random.default_rng(7).integers(0, 256, (2800, 3700, 3), dtype=np.uint8)
-    out = io.BytesIO()
-    Image.fromarray(pixels).save(out, "JPEG", quality=90)
-    return out.getvalue()
-
-
-async def slow_upload(port: int, data: bytes, seconds: float, declared: bool) -> int:
-    """A raw-body upload spread over `seconds`; the answer's status (0: no answer)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    framing = f"Content-Length: {len(data)}" if declared else "Transfer-Encoding: chunked"
-    head = (
-        "POST /v1/images HTTP/1.1\r\nHost: bench\r\nContent-Type: image/jpeg\r\nConnection: close\r\n"
-        f"{framing}\r\n\r\n"
-    )
-    answer = asyncio.create_task(reader.read())
-    try:
-        writer.write(head.encode())
-        step = -(-len(data) // PIECES)
-        for i in range(0, len(data), step):
-            if answer.done():
-                break
-            chunk = data[i : i + step]
-            writer.write(chunk if declared else f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-            await writer.drain()
-            await asyncio.sleep(seconds / PIECES)
-        if not declared and not answer.done():
-            writer.write(b"0\r\n\r\n")
-    except OSError:
-        pass
-    try:
-        raw = await answer
-    except OSError:
-        raw = b""
-    finally:
-        writer.close()
-    return int(raw.split(b" ", 2)[1]) if raw.startswith(b"HTTP/") else 0
 
 
 async def sample_rss(pid: int, into: list[int]) -> None:
@@ -91,16 +50,16 @@ def flood(clients: int, spread: float, budget: int | None) -> dict[str, Any]:
             rss: list[int] = []
             sampler = asyncio.create_task(sample_rss(pid, rss))
             began = time.perf_counter()
-            statuses = await asyncio.gather(
-                *(slow_upload(port, data, spread, declared=i % 2 == 0) for i in range(clients))
+            answers = await asyncio.gather(
+                *(slow_upload(port, data, spread, declared=i % 2 == 0, pieces=PIECES) for i in range(clients))
             )
             took = time.perf_counter() - began
             sampler.cancel()
-            return list(statuses), rss, took
+            return [status for status, _ in answers], rss, took
 
         statuses, rss, took = asyncio.run(run())
         peak = status_kb(pid, "VmHWM") * 1024
-        after = asyncio.run(slow_upload(port, data, 0.0, declared=True))
+        after, _ = asyncio.run(slow_upload(port, data, 0.0, pieces=PIECES))
     charged = budget or DEFAULT_UPLOAD_BUDGET_BYTES
     return {
         "clients": clients,

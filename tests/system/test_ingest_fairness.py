@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from bench.trickle import slow_upload
 from tests.service.conftest import KEYS
 from tests.support.backend import MotoServer
 from tests.support.faultproxy import FaultProxy
-from tests.system.ingest_procs import MB, fresh_backend, ingest, slow_upload
+from tests.system.ingest_procs import MB, fresh_backend, ingest
 
 pytestmark = pytest.mark.system
 

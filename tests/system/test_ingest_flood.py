@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from bench.trickle import big_photo, slow_upload
 from imagepipe.capacity import INGEST_BASE_BYTES
 from tests.support.backend import MotoServer
-from tests.system.ingest_procs import MB, big_photo, fresh_backend, ingest, slow_upload
+from tests.system.ingest_procs import MB, fresh_backend, ingest
 
 pytestmark = pytest.mark.system
 

@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from bench.trickle import slow_upload
 from tests.support.backend import MotoServer
 from tests.system.balancer import Balancer
-from tests.system.ingest_procs import fresh_backend, ingest, slow_upload, wait_until
+from tests.system.ingest_procs import fresh_backend, ingest, wait_until
 
 pytestmark = pytest.mark.system
 
