@@ -5,11 +5,12 @@ backends, report status.
 
 An invalid spec ends in Ready=False + a Warning event + kopf.PermanentError
 (no retry loop); API errors, taken names (ChildConflict), missing
-backends, a refused webhook target (WebhookTargetUnsafe: everything but the
-deliverer is applied) and deliverer pods that cannot start are retried with
-backoff (kopf.TemporaryError) and reported as Ready=False meanwhile. A
-timer runs the same reconcile every DRIFT_SECONDS, so children deleted or
-edited behind the operator's back come back.
+backends, a refused webhook target (WebhookTargetNotAllowed,
+WebhookTargetUnsafe: everything but the deliverer is applied) and deliverer
+pods that cannot start are retried with backoff (kopf.TemporaryError) and
+reported as Ready=False meanwhile. A timer runs the same reconcile every
+DRIFT_SECONDS, so children deleted or edited behind the operator's back come
+back.
 """
 
 from __future__ import annotations

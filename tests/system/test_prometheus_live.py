@@ -582,6 +582,11 @@ def check_webhook_rules(prom: Prometheus, receiver: Receiver, events: int) -> No
     age = prom.value(f"imagepipe:webhook_event_age:p95_rate10m{{{pipeline}}}")
     assert age is not None and 0 < age < 60, age  # seconds, with the receiver up
     assert prom.value(f"imagepipe:webhook_poll_errors:ratio_rate10m{{{pipeline}}}") == 0
+    # A fixed secret is never re-read: the reloads rule is there, per pod, with nothing failed.
+    reloads = (
+        f'imagepipe:webhook_secret_reloads:rate10m{{{pipeline},pod="{PODS["deliverer"]}",result="failed"}}'
+    )
+    assert prom.value(reloads) == 0
 
 
 def check_alerts(prom: Prometheus, installation_alerts: set[str]) -> None:
