@@ -5,6 +5,7 @@ should page or ticket and silent on one that should not."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,6 +13,9 @@ from typing import Any
 
 import pytest
 import yaml
+
+from imagepipe.webhooks.deliverer import Options
+from imagepipe.webhooks.reloadpolicy import RETRY_MAX_SECONDS
 
 from .helpers import ALERTS, by_kind, documents, render
 
@@ -75,3 +79,18 @@ def test_alerts_are_actionable() -> None:
         assert rule["labels"]["severity"] in {"page", "ticket"}, rule["alert"]
         assert rule["annotations"]["summary"] and rule["annotations"]["description"], rule["alert"]
         assert rule.get("for"), f"{rule['alert']} must not fire on a single evaluation"
+
+
+def test_a_stuck_secret_file_fails_in_every_window_of_its_alert() -> None:
+    """ImagepipeWebhookSecretReloadFailing needs a failed read in every window of its rule: the
+    longest retry delay plus one long poll (the idle deliverer's stat) must fit in the window
+    twice, so a deliverer that cannot use its file shows an increase in each one."""
+    groups = yaml.safe_load(ALERTS.read_text())["groups"]
+    (expr,) = [
+        r["expr"]
+        for g in groups
+        for r in g["rules"]
+        if r.get("record") == "imagepipe:webhook_secret_reloads:rate10m"
+    ]
+    (minutes,) = re.findall(r"\[(\d+)m\]", expr)
+    assert RETRY_MAX_SECONDS + Options().wait_seconds < int(minutes) * 60 / 2
