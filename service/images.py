@@ -224,17 +224,20 @@ async def get_status(request: web.Request) -> web.Response:
 async def delete(request: web.Request) -> web.Response:
     """Tombstone the job, remove its outputs, emit `image.deleted`, then 204.
 
-    A repeat by the owner of a job already deleted (a client whose DELETE
-    failed or timed out) removes and emits again, for a DELETE that died
-    between its steps, and answers 404 as before: a deleted job is no job.
-    Any failure answers 503, and a repeat finishes the work."""
+    With webhooks on, a deletion intent goes on the delivery queue first
+    (`_tombstone`), so the event is sent even if this process dies before its
+    own emission. A repeat by the owner of a job already deleted (a client
+    whose DELETE failed or timed out) removes and emits again, and answers 404
+    as before: a deleted job is no job. Any failure answers 503, and a repeat
+    finishes the work."""
     app = ingest(request)
     _, stored = await stored_document(request)
     store, job_id = app.jobs(), str(stored["job_id"])
     doc: StatusDoc | None = stored
     if state_of(doc) != DELETED:
-        decided = await store.delete_job(job_id)
+        decided = await _tombstone(app, job_id)
         if not isinstance(decided, Refused):
+            await store.remove_outputs(job_id)
             await app.emit(decided)
             log.info("job deleted", extra={"job_id": job_id})
             return web.Response(status=204)
@@ -243,3 +246,19 @@ async def delete(request: web.Request) -> web.Response:
     await store.remove_outputs(job_id)
     await app.emit(doc)
     raise not_found()
+
+
+async def _tombstone(app: Ingest, job_id: str) -> StatusDoc | Refused:
+    """The deletion intent (when the deletion emits), then the tombstone by its deadline.
+
+    The intent is queued first, so a tombstone never exists without something
+    on the durable outbox that reports it; the deadline keeps the tombstone
+    inside the window after which the deliverer takes a job not deleted as a
+    DELETE that failed (imagepipe.webhooks.intents)."""
+    assert app.outbox is not None
+    deadline = await app.outbox.intend_deletion(job_id)
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await app.jobs().tombstone(job_id)
+    except TimeoutError:
+        raise BackendUnavailable("the deletion could not be made durable in time; retry later") from None

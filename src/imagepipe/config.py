@@ -35,6 +35,8 @@ MAX_WEBHOOK_HORIZON_SECONDS = 13 * 24 * 3600
 # SQS hides a message at most 12 hours: the longest wait between two attempts
 # and the longest a received event can stay hidden.
 MAX_WEBHOOK_BACKOFF_SECONDS = 12 * 3600
+# A deletion intent is hidden on the queue for its whole window: SQS delays at most 15 minutes.
+MAX_WEBHOOK_DELETION_CHECK_SECONDS = 900
 _RESOURCE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -130,6 +132,9 @@ class Settings:
     webhook_concurrency: int = 32
     # Private, loopback and link-local targets are refused unless this is set.
     webhook_allow_private: bool = False
+    # A DELETE's deletion intent is resolved this long after it was queued; the DELETE
+    # tombstones within half of it or not at all (imagepipe.webhooks.intents).
+    webhook_deletion_check_seconds: int = 120
 
     @property
     def webhooks_enabled(self) -> bool:
@@ -322,6 +327,11 @@ def _webhook_settings(r: _Reader) -> dict[str, object]:
         ),
         "webhook_concurrency": r.get("IMAGEPIPE_WEBHOOK_CONCURRENCY", _positive_int, 32),
         "webhook_allow_private": r.get("IMAGEPIPE_WEBHOOK_ALLOW_PRIVATE", _boolean, False),
+        "webhook_deletion_check_seconds": r.get(
+            "IMAGEPIPE_WEBHOOK_DELETION_CHECK_SECONDS",
+            _bounded(_positive_int, MAX_WEBHOOK_DELETION_CHECK_SECONDS),
+            120,
+        ),
     }
 
 

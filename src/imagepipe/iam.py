@@ -125,10 +125,11 @@ GRANTS: dict[Role, dict[str, tuple[str, ...]]] = {
         "sqs:SendMessage": (WEBHOOK_QUEUE,),
     },
     # Receives events from the delivery queue, hides them for their retry or
-    # deletes them, and reads and writes the delivery records (nothing else of
-    # a job); start-up checks conditional writes under probes/.
+    # deletes them, reads and writes the delivery records, and reads a job's
+    # status to resolve a deletion intent (never writes it); start-up checks
+    # conditional writes under probes/.
     "deliverer": {
-        "s3:GetObject": ("delivery records",),
+        "s3:GetObject": ("status", "delivery records"),
         "s3:PutObject": ("delivery records", "probes"),
         "s3:DeleteObject": ("probes",),
         "sqs:ReceiveMessage": (WEBHOOK_QUEUE,),

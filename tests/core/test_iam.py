@@ -72,8 +72,9 @@ def test_the_scan_sees_the_calls_that_matter() -> None:
 
 def test_no_role_may_write_what_another_owns() -> None:
     """The internet-facing ingest cannot write variants; the consumer cannot send jobs
-    nor delete originals or status documents; the deliverer touches only delivery
-    records and its queue; none of them configures the bucket."""
+    nor delete originals or status documents; the deliverer writes only delivery
+    records (and probes), reads status documents besides (a deletion intent is
+    resolved against the tombstone) and uses its queue; none of them configures the bucket."""
     ingest = role_policy("ingest", "b", "arn:q", "arn:d")
     writes = [s for s in ingest["Statement"] if "s3:PutObject" in s["Action"]]
     assert all("variants" not in r for s in writes for r in s["Resource"])
@@ -81,7 +82,13 @@ def test_no_role_may_write_what_another_owns() -> None:
     assert consumer["sqs:SendMessage"] == (WEBHOOK_QUEUE,), "events only, never a job"
     assert set(consumer["s3:DeleteObject"]) <= {"variants", "probes"}
     deliverer = GRANTS["deliverer"]
-    assert {t for ts in deliverer.values() for t in ts} == {"delivery records", "probes", WEBHOOK_QUEUE}
+    assert {t for ts in deliverer.values() for t in ts} == {
+        "delivery records",
+        "status",
+        "probes",
+        WEBHOOK_QUEUE,
+    }
+    assert deliverer["s3:GetObject"] == ("status", "delivery records")
     assert deliverer["s3:PutObject"] == ("delivery records", "probes")
     data = {**GRANTS["ingest"], **consumer, **deliverer}
     assert not any(action.startswith(("s3:PutBucket", "s3:CreateBucket", "sqs:Create")) for action in data)

@@ -13,6 +13,7 @@ from imagepipe.webhooks.events import (
     IMAGE_COMPLETED,
     IMAGE_DELETED,
     IMAGE_FAILED,
+    KNOWN_MESSAGE_VERSION,
     BadEvent,
     NewerEvent,
     event_for,
@@ -91,7 +92,10 @@ def message(**fields: object) -> str:
     [
         ("not json", "not JSON"),
         ("[]", "not a JSON object"),
-        ('{"v": 0}', "unknown event message version 0"),
+        ('{"v": 0}', "unknown message version 0"),
+        ('{"v": true}', "unknown message version True"),
+        (message(v=2, intent="deletion"), "is not an event"),
+        (message(timestamp="yesterday"), "ISO 8601"),
         (message(id=""), "non-empty"),
         (message(type="image.resized"), "image.resized"),
         (message(data=[]), "data"),
@@ -105,4 +109,4 @@ def test_bad_messages_are_named(body: str, says: str) -> None:
 
 def test_a_newer_version_is_told_apart() -> None:
     with pytest.raises(NewerEvent):
-        parse_message('{"v": 2, "id": "m"}')
+        parse_message(f'{{"v": {KNOWN_MESSAGE_VERSION + 1}, "id": "m"}}')

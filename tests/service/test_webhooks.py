@@ -1,7 +1,8 @@
 """DELETE's `image.deleted` event, read off the delivery queue of the loopback
-moto server: emitted before the 204; emitted again (same id) by the owner's
-repeated DELETE, which still answers 404; never for another key's job; a 503
-while it cannot be emitted, the repeat finishing the work; nothing needed
+moto server: emitted before the 204, its deletion intent queued before the
+tombstone (none when the event is not chosen); emitted again (same id) by the
+owner's repeated DELETE, which still answers 404; never for another key's job;
+a 503 deleting nothing while the intent cannot be queued; nothing needed
 with webhooks off; `imagepipe serve` refusing to start without its
 delivery queue, and starting when it only cannot reach it (the first event
 looks it up); GET's `deliveries`."""
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -22,6 +24,7 @@ from imagepipe.jobstore.keys import delivery_key, status_key
 from imagepipe.processes import start_process
 from imagepipe.service.openapi import document
 from imagepipe.webhooks.events import WebhookEvent, event_id, parse_message, payload
+from imagepipe.webhooks.intents import DeletionIntent, parse_outbox_message
 from tests.service.conftest import KEYS, QUEUE, Served, ServiceFactory, backend_env
 from tests.support.backend import MotoServer, free_port
 from tests.support.faultproxy import FaultProxy
@@ -93,25 +96,70 @@ def test_delete_emits_image_deleted_and_a_repeat_emits_it_again(
     assert 'imagepipe_webhook_events_total{event="image.deleted"} 2.0' in metrics
 
 
-def test_an_event_that_cannot_be_emitted_answers_503_and_the_repeat_finishes(
+def test_a_delete_whose_intent_cannot_be_queued_answers_503_and_deletes_nothing(
     hooked: Served, settings: Settings, s3: Any, sqs: Any, delivery_url: str, images: dict[str, bytes]
 ) -> None:
     job_id = upload(hooked, images["png"])
-    s3.put_object(Bucket=settings.bucket, Key=f"variants/{job_id}/abc/thumbnail.webp", Body=b"x")
+    variant = f"variants/{job_id}/abc/thumbnail.webp"
+    s3.put_object(Bucket=settings.bucket, Key=variant, Body=b"x")
+    before = s3.head_object(Bucket=settings.bucket, Key=status_key(job_id))["ETag"]
     sqs.delete_queue(QueueUrl=delivery_url)
     r = delete(hooked, job_id)
     assert (r.status_code, r.json()["error"]["code"]) == (503, "backend_unavailable")
     assert "Retry-After" in r.headers
-    # The deletion itself is durable: the job reads as gone, its outputs are gone.
-    assert (
-        requests.get(f"{hooked.url}/v1/images/{job_id}", headers=bearer("alice"), timeout=10).status_code
-        == 404
-    )
-    assert s3.list_objects_v2(Bucket=settings.bucket, Prefix=f"variants/{job_id}/").get("KeyCount") == 0
+    # No intent, no tombstone: the job and its outputs are as they were.
+    assert s3.head_object(Bucket=settings.bucket, Key=status_key(job_id))["ETag"] == before
+    assert s3.list_objects_v2(Bucket=settings.bucket, Prefix=variant).get("KeyCount") == 1
     assert sqs.create_queue(QueueName=f"{QUEUE}-webhooks")["QueueUrl"] == delivery_url
-    assert delete(hooked, job_id).status_code == 404
+    assert delete(hooked, job_id).status_code == 204
     [event] = events(sqs, delivery_url)
     assert event.type == "image.deleted" and event.timestamp == tombstone(s3, settings, job_id)["deleted_at"]
+
+
+def outbox_messages(sqs: Any, url: str, count: int) -> list[WebhookEvent | DeletionIntent]:
+    """`count` messages of the delivery queue, delayed ones included (polled for)."""
+    got: list[WebhookEvent | DeletionIntent] = []
+    deadline = time.monotonic() + 60
+    while len(got) < count:
+        assert time.monotonic() < deadline, got
+        response = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        got += [parse_outbox_message(m["Body"]) for m in response.get("Messages", [])]
+    return got
+
+
+def test_delete_queues_its_intent_before_the_tombstone(
+    make_service: ServiceFactory,
+    settings: Settings,
+    s3: Any,
+    sqs: Any,
+    delivery_url: str,
+    images: dict[str, bytes],
+) -> None:
+    service = make_service(webhook_url=HOOK, webhook_deletion_check_seconds=1)
+    job_id = requests.post(f"{service.url}/v1/images", files={"file": images["jpeg"]}, timeout=30).json()[
+        "job_id"
+    ]
+    assert requests.delete(f"{service.url}/v1/images/{job_id}", timeout=30).status_code == 204
+    got = outbox_messages(sqs, delivery_url, 2)
+    [intent] = [m for m in got if isinstance(m, DeletionIntent)]
+    [event] = [m for m in got if isinstance(m, WebhookEvent)]
+    deleted_at = tombstone(s3, settings, job_id)["deleted_at"]
+    assert intent.job_id == event.job_id == job_id and event.timestamp == deleted_at
+    assert intent.requested_at <= deleted_at < intent.check_at, "queued first, tombstoned within its window"
+
+
+def test_a_deletion_left_out_of_the_events_queues_no_intent(
+    make_service: ServiceFactory, sqs: Any, delivery_url: str, images: dict[str, bytes]
+) -> None:
+    service = make_service(
+        webhook_url=HOOK, webhook_events=("image.completed",), webhook_deletion_check_seconds=1
+    )
+    job_id = requests.post(f"{service.url}/v1/images", files={"file": images["jpeg"]}, timeout=30).json()[
+        "job_id"
+    ]
+    assert requests.delete(f"{service.url}/v1/images/{job_id}", timeout=30).status_code == 204
+    # Longer than the window: an intent would be visible by now.
+    assert sqs.receive_message(QueueUrl=delivery_url, WaitTimeSeconds=3).get("Messages") is None
 
 
 def test_with_webhooks_off_delete_needs_no_delivery_queue(

@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3  # type: ignore[import-untyped]
@@ -24,10 +25,18 @@ from imagepipe.aws import open_clients
 from imagepipe.config import Settings, load_settings
 from imagepipe.jobs import new_job_id, now_iso
 from imagepipe.jobstore.deliveries import DELIVERED, Attempt, listed
-from imagepipe.jobstore.keys import delivery_key
+from imagepipe.jobstore.keys import delivery_key, status_key
 from imagepipe.jobstore.store import JobStore
 from imagepipe.webhooks.deliverer import Deliverer, Options
-from imagepipe.webhooks.events import EVENT_MESSAGE_VERSION, WebhookEvent, event_for, payload, to_message
+from imagepipe.webhooks.events import (
+    EVENT_MESSAGE_VERSION,
+    KNOWN_MESSAGE_VERSION,
+    WebhookEvent,
+    event_for,
+    payload,
+    to_message,
+)
+from imagepipe.webhooks.intents import deletion_intent, intent_message
 from tests.support.backend import CREDENTIALS, MotoServer, free_port, provision
 from tests.support.webhook_receiver import Receiver, new_secret
 
@@ -153,7 +162,7 @@ async def test_settled_bad_and_newer_messages(settings: Settings, receiver: Rece
         accepted = Attempt(now_iso(), {"status": 200}, DELIVERED)
         await JobStore(s3, BUCKET).record_delivery(settled.job_id, settled.id, settled.type, accepted)
     newer = to_message(completed_event()).replace(
-        f'"v":{EVENT_MESSAGE_VERSION}', f'"v":{EVENT_MESSAGE_VERSION + 1}'
+        f'"v":{EVENT_MESSAGE_VERSION}', f'"v":{KNOWN_MESSAGE_VERSION + 1}'
     )
     async with deliverer(settings) as running:
         for body in (to_message(settled), "not an event", newer):
@@ -205,3 +214,40 @@ async def test_deployed_by_an_imagepipeline_every_series_carries_its_label(
     ][:3]
     delivered = [s for s in samples if s.name == "imagepipe_webhook_deliveries_total"]
     assert {s.labels["outcome"]: s.value for s in delivered}["delivered"] == 1
+
+
+async def test_deletion_intents_are_resolved_against_the_status_document(
+    settings: Settings, receiver: Receiver
+) -> None:
+    """A tombstoned job's intent resolves to the tombstone's own event, so after the
+    DELETE's emission was delivered it is a duplicate, sent no more; a job not deleted
+    is looked at again until check_at, then dropped unsent, its document untouched.
+    (The intent alone sending the event is the system test's: tests/system/test_webhook_deletion.py.)"""
+    queue = Queue(settings)
+    s3 = boto3.client("s3", endpoint_url=settings.s3_endpoint_url, region_name="us-east-1")
+    gone, kept = new_job_id(), new_job_id()
+    tomb = {"job_id": gone, "status": "deleted", "owner": None, "deleted_at": now_iso()}
+    done = {"job_id": kept, "status": "completed", "completed_at": now_iso(), "variants": {}}
+    for doc in (tomb, done):
+        s3.put_object(Bucket=BUCKET, Key=status_key(str(doc["job_id"])), Body=json.dumps(doc).encode())
+    etag = s3.head_object(Bucket=BUCKET, Key=status_key(kept))["ETag"]
+    soon = datetime.now(UTC) - timedelta(seconds=118)  # check_at two seconds from now
+    deleted = event_for(tomb, settings.variant_base_url())
+    assert deleted is not None
+    async with deliverer(settings) as running:
+        # The DELETE's own emission, then (as SQS hands it out later) its intent: settled already.
+        queue.send(to_message(deleted))
+        await until(lambda: counted(running, "delivered") == 1, "the DELETE's emission")
+        queue.send(intent_message(deletion_intent(gone, soon, 120)))
+        queue.send(intent_message(deletion_intent(kept, soon, 120)))
+        await until(lambda: counted(running, "duplicate") == 1, "the intent of the delivered event")
+        await until(lambda: counted(running, "not_deleted") == 1, "the intent of the job not deleted")
+        pending = await asyncio.to_thread(counted, running, "deletion_pending")
+        assert pending >= 1, "looked at before its check_at"
+        assert queue.counts() == (0, 0)
+    assert receiver.accepted() == {deleted.id: 1}
+    assert all(seen.verified for seen in receiver.requests())
+    [seen] = receiver.requests()
+    assert seen.payload == {"type": "image.deleted", "timestamp": tomb["deleted_at"], "data": tomb}
+    assert s3.head_object(Bucket=BUCKET, Key=status_key(kept))["ETag"] == etag, "never written"
+    assert records(settings, kept) == []

@@ -89,12 +89,10 @@ class JobStore:
             await asyncio.sleep(random.random() * min(1.0, 0.02 * 2**race))
         raise BackendUnavailable(f"status of {job_id} kept changing under {MAX_RACES} writes")
 
-    async def delete_job(self, job_id: str) -> StatusDoc | Refused:
-        """Mark the job deleted (the document itself, by compare-and-swap), then remove its objects."""
-        decided = await self.apply(job_id, Delete(at=now_iso()))
-        if not isinstance(decided, Refused):
-            await self.remove_outputs(job_id)
-        return decided
+    async def tombstone(self, job_id: str) -> StatusDoc | Refused:
+        """Mark the job deleted: the document itself, by compare-and-swap. Its outputs
+        are the caller's to remove next (remove_outputs)."""
+        return await self.apply(job_id, Delete(at=now_iso()))
 
     async def remove_outputs(self, job_id: str) -> None:
         """A deleted job's variants and original."""

@@ -116,6 +116,7 @@ class Deliverer:
                 backoff=Backoff.from_settings(self.settings),
                 metrics=self.metrics,
                 backend_retry_seconds=math.ceil(self.settings.webhook_backoff_seconds),
+                variant_base_url=self.settings.variant_base_url(),
             )
             log.info(
                 "deliverer started",

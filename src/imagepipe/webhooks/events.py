@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from imagepipe.jobstore.documents import public_document
@@ -22,8 +23,11 @@ EVENT_TYPES: tuple[str, ...] = (IMAGE_COMPLETED, IMAGE_FAILED, IMAGE_DELETED)
 # The job state each event reports, and the document field holding its moment.
 EVENT_OF_STATE = {COMPLETED: IMAGE_COMPLETED, FAILED: IMAGE_FAILED, DELETED: IMAGE_DELETED}
 MOMENT_FIELD = {COMPLETED: "completed_at", FAILED: "completed_at", DELETED: "deleted_at"}
-# Version of the delivery-queue message; a deliverer leaves a newer one for a newer deliverer.
+# Version of an event message on the delivery queue.
 EVENT_MESSAGE_VERSION = 1
+# The newest message version this deliverer knows (2: the deletion intent,
+# imagepipe.webhooks.intents); it leaves a newer one for a newer deliverer.
+KNOWN_MESSAGE_VERSION = 2
 
 
 class BadEvent(ValueError):
@@ -88,8 +92,9 @@ def to_message(event: WebhookEvent) -> str:
     )
 
 
-def parse_message(body: str) -> WebhookEvent:
-    """A delivery-queue message; NewerEvent for a newer version, BadEvent for anything else."""
+def load_message(body: str) -> tuple[int, dict[str, Any]]:
+    """A delivery-queue message's version and fields; NewerEvent for a version newer
+    than this deliverer knows, BadEvent for anything that is no message of ours."""
     try:
         raw: Any = json.loads(body)
     except ValueError as exc:
@@ -97,10 +102,23 @@ def parse_message(body: str) -> WebhookEvent:
     if not isinstance(raw, dict):
         raise BadEvent("not a JSON object")
     version = raw.get("v")
-    if isinstance(version, int) and not isinstance(version, bool) and version > EVENT_MESSAGE_VERSION:
-        raise NewerEvent(f"event message version {version}; this deliverer knows {EVENT_MESSAGE_VERSION}")
+    if not isinstance(version, int) or isinstance(version, bool) or version < EVENT_MESSAGE_VERSION:
+        raise BadEvent(f"unknown message version {version!r}")
+    if version > KNOWN_MESSAGE_VERSION:
+        raise NewerEvent(f"message version {version}; this deliverer knows {KNOWN_MESSAGE_VERSION}")
+    return version, raw
+
+
+def parse_message(body: str) -> WebhookEvent:
+    """An event message; NewerEvent for a newer version, BadEvent for anything else."""
+    version, raw = load_message(body)
     if version != EVENT_MESSAGE_VERSION:
-        raise BadEvent(f"unknown event message version {version!r}")
+        raise BadEvent(f"message version {version} is not an event")
+    return event_from(raw)
+
+
+def event_from(raw: dict[str, Any]) -> WebhookEvent:
+    """The event in an event message's fields; BadEvent when they are not one."""
     fields = {name: raw.get(name) for name in ("id", "type", "job_id", "timestamp")}
     if not all(isinstance(value, str) and value for value in fields.values()):
         raise BadEvent("id, type, job_id and timestamp must be non-empty strings")
@@ -108,6 +126,10 @@ def parse_message(body: str) -> WebhookEvent:
         raise BadEvent(f"unknown event type {fields['type']!r}")
     if not isinstance(raw.get("data"), dict):
         raise BadEvent("data must be a JSON object")
+    try:
+        datetime.fromisoformat(str(fields["timestamp"]))
+    except ValueError:
+        raise BadEvent(f"timestamp is not an ISO 8601 time: {fields['timestamp']!r}") from None
     return WebhookEvent(
         id=str(fields["id"]),
         type=str(fields["type"]),

@@ -7,13 +7,16 @@ Emitting is at least once, never exactly once: a producer emits before it
 lets go of what would make it try again (the job message, the dead-letter
 message, the 204), and re-emits the CURRENT document's event when it meets a
 state that is already final. The event id derives from the state change
-(`events.event_id`), so every copy of one change carries one id."""
+(`events.event_id`), so every copy of one change carries one id. A DELETE,
+whose 204 is nothing SQS would hand back, first queues a deletion intent
+(intents.py) that the deliverer resolves should the emission never come."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import aiohttp
@@ -25,6 +28,7 @@ from imagepipe.errors import BackendUnavailable
 from imagepipe.jobstore.transitions import StatusDoc
 
 from .events import EVENT_TYPES, WebhookEvent, event_for, to_message
+from .intents import deletion_intent, intent_due, intent_message, tombstone_deadline
 
 log = logging.getLogger("imagepipe.webhooks")
 T = TypeVar("T")
@@ -118,6 +122,27 @@ class Outbox:
         self.counter.labels(event.type).inc()
         log.info("event emitted", extra={"event_id": event.id, "event": event.type, "job_id": event.job_id})
         return event
+
+    async def intend_deletion(self, job_id: str) -> float | None:
+        """Queue the job's deletion intent, hidden for IMAGEPIPE_WEBHOOK_DELETION_CHECK_SECONDS.
+
+        The event-loop time by which the DELETE must have its tombstone (counted from
+        before the send, like the intent's `check_at`), or None when its deletion emits
+        nothing (no intent, no deadline). BackendUnavailable when the intent could not
+        be queued: the DELETE must not tombstone then."""
+        if not intent_due(self.settings):
+            return None
+        window = self.settings.webhook_deletion_check_seconds
+        deadline = asyncio.get_running_loop().time() + tombstone_deadline(window)
+        intent = deletion_intent(job_id, datetime.now(UTC), window)
+        await self.open()
+        body = intent_message(intent)
+        await self._call(
+            "send deletion intent",
+            self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body, DelaySeconds=window),
+        )
+        log.info("deletion intent queued", extra={"job_id": job_id, "check_at": intent.check_at})
+        return deadline
 
     async def _call(self, what: str, call: Awaitable[T]) -> T:
         try:

@@ -16,7 +16,8 @@ from imagepipe.webhooks.sender import AttemptResult
 # the horizon, already settled (a duplicate emission or a raced attempt), not an
 # event (deleted), an event of a newer message version (left for a newer
 # deliverer), the job store failing around an attempt (the message comes back),
-# and received while stopping (handed back unsent).
+# received while stopping (handed back unsent), and a deletion intent whose job is
+# not deleted yet (looked at again) or will not be (deleted unsent: intents.py).
 DELIVERED_OUTCOME, RETRIED, ABANDONED_OUTCOME, DUPLICATE = "delivered", "retried", "abandoned", "duplicate"
 UNPARSEABLE, NEWER_VERSION, BACKEND_ERROR, HANDED_BACK = (
     "unparseable",
@@ -24,6 +25,7 @@ UNPARSEABLE, NEWER_VERSION, BACKEND_ERROR, HANDED_BACK = (
     "backend_error",
     "handed_back",
 )
+DELETION_PENDING, NOT_DELETED = "deletion_pending", "not_deleted"
 OUTCOMES = (
     DELIVERED_OUTCOME,
     RETRIED,
@@ -33,6 +35,8 @@ OUTCOMES = (
     NEWER_VERSION,
     BACKEND_ERROR,
     HANDED_BACK,
+    DELETION_PENDING,
+    NOT_DELETED,
 )
 # A newer deliverer may be rolling out: look again this much later.
 NEWER_VERSION_HIDE_SECONDS = 300
