@@ -7,12 +7,14 @@ outside each policy is refused."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from imagepipe.jobstore.keys import delivery_key, status_key
 from imagepipe.operator.backend import check_backend
 from imagepipe.operator.imagepipeline import parse_imagepipeline
 from imagepipe.webhooks.events import event_for, to_message
+from imagepipe.webhooks.intents import deletion_intent, intent_message
 from tests.support.backend import free_port
 from tests.support.iam_moto import IamMoto, iam_moto
 from tests.support.webhook_receiver import Receiver, new_secret
@@ -246,15 +249,20 @@ def test_calls_outside_each_policy_are_refused(aws: IamMoto, monkeypatch: pytest
 
 def test_the_deliverer_runs_under_its_policy(aws: IamMoto, tmp_path: Path) -> None:
     """A real `imagepipe deliver` under the deliverer's policy: it receives an event,
-    posts it, writes the delivery record and deletes the message; it cannot read a
-    job's status document nor send a message."""
+    posts it, writes the delivery record and deletes the message; it resolves a
+    deletion intent by reading the job's tombstone; it cannot write a job's status
+    document nor send a message."""
     sqs, s3 = aws.client("sqs"), aws.client("s3")
     if BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
         s3.create_bucket(Bucket=BUCKET)
     url = sqs.create_queue(QueueName=f"{QUEUE}-webhooks")["QueueUrl"]
     doc = {"job_id": new_job_id(), "status": "completed", "completed_at": now_iso(), "variants": {}}
     event = event_for(doc, "http://cdn.test")
-    assert event is not None
+    tomb = {"job_id": new_job_id(), "status": "deleted", "owner": None, "deleted_at": now_iso()}
+    deleted = event_for(tomb, "http://cdn.test")
+    assert event is not None and deleted is not None
+    s3.put_object(Bucket=BUCKET, Key=status_key(deleted.job_id), Body=json.dumps(tomb).encode())
+    intent = deletion_intent(deleted.job_id, datetime.now(UTC), 1)
     with Receiver(new_secret()) as receiver:
         deliverer = start(
             aws,
@@ -268,7 +276,9 @@ def test_the_deliverer_runs_under_its_policy(aws: IamMoto, tmp_path: Path) -> No
         )
         try:
             sqs.send_message(QueueUrl=url, MessageBody=to_message(event))
-            wait_for(lambda: receiver.accepted() == {event.id: 1}, "the event delivered", [deliverer])
+            sqs.send_message(QueueUrl=url, MessageBody=intent_message(intent))
+            wanted = {event.id: 1, deleted.id: 1}
+            wait_for(lambda: receiver.accepted() == wanted, "the event and the intent delivered", [deliverer])
 
             def recorded() -> bool:
                 listing = s3.list_objects_v2(Bucket=BUCKET, Prefix=delivery_key(event.job_id))
@@ -278,7 +288,6 @@ def test_the_deliverer_runs_under_its_policy(aws: IamMoto, tmp_path: Path) -> No
         finally:
             stop([deliverer])
     assert_no_denials(tmp_path / "deliverer.log")
-    s3.put_object(Bucket=BUCKET, Key="jobs/someone.json", Body=b"{}")
     mine_s3, mine_sqs = aws.client("s3", "deliverer"), aws.client("sqs", "deliverer")
-    refused(lambda: mine_s3.get_object(Bucket=BUCKET, Key="jobs/someone.json"))
+    refused(lambda: mine_s3.put_object(Bucket=BUCKET, Key=status_key(deleted.job_id), Body=b"{}"))
     refused(lambda: mine_sqs.send_message(QueueUrl=url, MessageBody="{}"))
