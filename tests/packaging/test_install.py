@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import importlib.metadata as metadata
+import io
 import os
 import re
 import subprocess
@@ -13,6 +15,7 @@ from pathlib import Path
 import PIL
 import pytest
 from packaging.requirements import Requirement
+from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "scripts" / "build-pillow-simd"
@@ -107,3 +110,36 @@ def test_operator_folder_does_not_shadow_stdlib(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().startswith(str(site)), "imported a copy other than the fresh install"
+
+
+def _debian_webp(image: Image.Image) -> bytes:
+    """WebP q85 (effort 4, libwebp's default) by Debian's own libwebp.so.7, through ctypes."""
+    lib = ctypes.CDLL("libwebp.so.7")
+    encode = lib.WebPEncodeRGBA if image.mode == "RGBA" else lib.WebPEncodeRGB
+    encode.restype = ctypes.c_size_t
+    out = ctypes.POINTER(ctypes.c_uint8)()
+    stride = image.width * len(image.mode)
+    size = encode(image.tobytes(), image.width, image.height, stride, ctypes.c_float(85), ctypes.byref(out))
+    assert size, "Debian's libwebp refused to encode"
+    try:
+        return ctypes.string_at(out, size)
+    finally:
+        lib.WebPFree(out)
+
+
+@pytest.mark.parametrize("name", ["recurser/Landscape_5.jpg", "thumbor/IMG_6494.JPG"])
+def test_our_libwebp_build_writes_the_bytes_debians_does(corpus_dir: Path, name: str) -> None:
+    """The -O3 (-mavx2) static build of scripts/build-pillow-simd changes how
+    fast libwebp encodes, never what: at the variants' and the LQIP's sizes,
+    with and without alpha, PIL's WebP is byte for byte what Debian's shared
+    -O2 libwebp.so of the same source writes (the bench compares speed on
+    equal output)."""
+    photo = Image.open(corpus_dir / name).convert("RGB")
+    for size in ((1620, 1080), (800, 533), (150, 150), (16, 11)):
+        rgb = photo.resize(size, Image.Resampling.LANCZOS)
+        rgba = rgb.copy()
+        rgba.putalpha(Image.linear_gradient("L").resize(size))
+        for image in (rgb, rgba):
+            ours = io.BytesIO()
+            image.save(ours, "WEBP", quality=85, method=4)
+            assert ours.getvalue() == _debian_webp(image), f"{name} {size} {image.mode}"
