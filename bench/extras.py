@@ -27,7 +27,7 @@ from corpus import CORPUS
 from imagepipe.allocator import keep_freed_memory
 from imagepipe.context import Context
 from imagepipe.processing import RENDER, run
-from imagepipe.spec import DEFAULT_SPEC, PipelineSpec
+from imagepipe.spec import DEFAULT_SPEC, VariantList
 from imagepipe.steps.gravity import place_crops
 from imagepipe.steps.placeholder import make_placeholder
 
@@ -43,12 +43,12 @@ PHOTOS = [
 ]
 
 
-def spec_with(gravity: str) -> PipelineSpec:
+def spec_with(gravity: str) -> VariantList:
     thumb, *rest = DEFAULT_SPEC.variants
-    return PipelineSpec((replace(thumb, gravity=gravity), *rest))  # type: ignore[arg-type]
+    return VariantList((replace(thumb, gravity=gravity), *rest))  # type: ignore[arg-type]
 
 
-def samples(step: Callable[[Context], None], spec: PipelineSpec, repeat: int) -> list[float]:
+def samples(step: Callable[[Context], None], spec: VariantList, repeat: int) -> list[float]:
     """CPU ms of `step` alone, per image and repeat."""
     out = []
     for name in PHOTOS:

@@ -126,3 +126,42 @@ def test_a_bad_focus_is_a_usage_error(tmp_path: Path, corpus_dir: Path) -> None:
     result = run_process(corpus_dir / "sharp" / "Landscape_1.jpg", "--out", tmp_path, "--focus", "2,0")
     assert result.returncode == 2
     assert "--focus" in result.stderr and "Traceback" not in result.stderr
+
+
+def imported_modules(*args: str | Path) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """`imagepipe process` run with `-X importtime`, and every module it imported."""
+    command = [sys.executable, "-X", "importtime", str(Path(sys.executable).parent / "imagepipe"), "process"]
+    result = subprocess.run(
+        [*command, *map(str, args)], capture_output=True, text=True, timeout=120, check=False
+    )
+    modules = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    return result, modules
+
+
+def test_the_default_pipeline_never_imports_numpy(tmp_path: Path, corpus_dir: Path) -> None:
+    # numpy is 0.1 s of CPU per process start: only gravity attention and
+    # entropy need it. Placeholders are computed without it.
+    result, modules = imported_modules(
+        corpus_dir / "recurser" / "Landscape_1.jpg", "--out", tmp_path, "--jobs", "1"
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["placeholder"]["thumbhash"]
+    assert "PIL.Image" in modules and "numpy" not in modules
+
+
+def test_gravity_attention_imports_numpy_when_used(tmp_path: Path, corpus_dir: Path) -> None:
+    pipelines = tmp_path / "pipelines.json"
+    thumbnail = {"name": "thumbnail", "width": 150, "height": 150, "method": "cover", "gravity": "attention"}
+    pipelines.write_text(json.dumps({"default": [thumbnail]}))
+    source = corpus_dir / "recurser" / "Landscape_1.jpg"  # 1800x1200
+    result, modules = imported_modules(
+        source, "--out", tmp_path / "out", "--pipelines", pipelines, "--jobs", "1"
+    )
+    assert result.returncode == 0, result.stderr
+    crop = json.loads(result.stdout)["variants"]["thumbnail"]["crop"]
+    assert crop["width"] == crop["height"] == 1200
+    assert "numpy" in modules

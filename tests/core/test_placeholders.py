@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import inspect
 import io
+import math
+from collections.abc import Callable
 from pathlib import Path
 
 import blurhash as reference_blurhash
@@ -20,11 +23,28 @@ from imagepipe.steps.placeholder import hash_image, make_placeholder
 
 PHOTOS = [
     "recurser/Landscape_1.jpg",
+    "recurser/Portrait_1.jpg",  # 67x100
     "sharp/2569067123_aca715a2ee_o.jpg",
     "thumbor/IMG_6494.JPG",
     "sharp/embedgravitybird.png",
     "libvips/1.webp",
 ]
+# Sources with transparency (reduced to 100x100, 83x100, 100x75).
+ALPHA = ["sharp/5_webp_a.webp", "sharp/trim-mc.png", "thumbor/paletted-transparent.png"]
+
+
+def reference_thumbhash_with_alpha() -> Callable[[int, int, list[int]], list[int]]:
+    """`thumbhash` 0.1.2's encoder with its one alpha bug fixed: it unpacks
+    `encode_channel(a, 5, 5) if has_alpha else 1.0, [], 1.0` (a 3-tuple whose
+    first item is the conditional), so every image with alpha fails; here
+    the conditional is parenthesised, nothing else changed."""
+    source = inspect.getsource(reference_thumbhash.rgba_to_thumb_hash)
+    broken = "encode_channel(a, 5, 5) if has_alpha else 1.0, [], 1.0"
+    assert broken in source, "the reference changed: check whether its alpha bug is fixed"
+    namespace = dict(vars(reference_thumbhash))
+    exec(source.replace(broken, "encode_channel(a, 5, 5) if has_alpha else (1.0, [], 1.0)"), namespace)
+    encoder: Callable[[int, int, list[int]], list[int]] = namespace["rgba_to_thumb_hash"]
+    return encoder
 
 
 def small_image(data: bytes, spec: VariantList = DEFAULT_SPEC) -> Image.Image:
@@ -33,15 +53,36 @@ def small_image(data: bytes, spec: VariantList = DEFAULT_SPEC) -> Image.Image:
     return hash_image(ctx)
 
 
-@pytest.mark.parametrize("name", PHOTOS)
-def test_hashes_equal_the_reference_encoders(corpus_dir: Path, name: str) -> None:
-    small = small_image((corpus_dir / name).read_bytes())
-    assert max(small.size) == 100
+def assert_hashes_equal_the_reference_encoders(small: Image.Image) -> None:
     px = np.asarray(small)
+    assert px[..., 3].min() == 255
     ours = placeholder(small)
     theirs = bytes(reference_thumbhash.rgba_to_thumb_hash(small.width, small.height, list(small.tobytes())))
     assert base64.b64decode(ours.thumbhash) == theirs
     assert ours.blurhash == reference_blurhash.encode(px[..., :3].tolist(), 4, 3)
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_hashes_equal_the_reference_encoders(corpus_dir: Path, name: str) -> None:
+    small = small_image((corpus_dir / name).read_bytes())
+    assert max(small.size) == 100
+    assert_hashes_equal_the_reference_encoders(small)
+
+
+@pytest.mark.parametrize("size", [(1, 40), (40, 1), (3, 100)])
+def test_hashes_of_tiny_images_equal_the_reference_encoders(size: tuple[int, int]) -> None:
+    rng = np.random.default_rng(5)
+    noise = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    assert_hashes_equal_the_reference_encoders(Image.fromarray(noise, "RGB").convert("RGBA"))
+
+
+@pytest.mark.parametrize("name", ALPHA)
+def test_thumbhash_with_alpha_equals_the_reference_encoder(corpus_dir: Path, name: str) -> None:
+    small = small_image((corpus_dir / name).read_bytes())
+    assert np.asarray(small)[..., 3].min() < 255
+    thumb = base64.b64decode(placeholder(small).thumbhash)
+    assert thumb[2] >> 7 == 1, "the alpha flag"
+    assert thumb == bytes(reference_thumbhash_with_alpha()(small.width, small.height, list(small.tobytes())))
 
 
 def spot_on_hidden_green() -> Image.Image:
@@ -99,3 +140,24 @@ def test_render_carries_placeholders_unless_turned_off(corpus_dir: Path) -> None
     off = VariantList(DEFAULT_SPEC.variants, placeholder=False)
     assert off.spec_hash == DEFAULT_SPEC.spec_hash
     assert render(data, off).placeholder is None
+
+
+def python_dominant_color(small: Image.Image) -> str:
+    """The dominant colour as the module defines it, pixel by pixel in Python."""
+    pixels = list(zip(*(band.tobytes() for band in small.split()), strict=True))
+    coverage = [0] * 512
+    for r, g, b, a in pixels:
+        coverage[(r >> 5) << 6 | (g >> 5) << 3 | b >> 5] += a
+    best = coverage.index(max(coverage))
+    cell = [(r, g, b, a) for r, g, b, a in pixels if (r >> 5) << 6 | (g >> 5) << 3 | b >> 5 == best]
+    total = sum(a for *_, a in cell)
+    if not total:
+        return "#000000"
+    mean = (math.floor(sum(p[k] * p[3] for p in cell) / total + 0.5) for k in range(3))
+    return "#{:02x}{:02x}{:02x}".format(*mean)
+
+
+@pytest.mark.parametrize("name", [PHOTOS[0], PHOTOS[1], *ALPHA])
+def test_dominant_color_equals_a_pixel_by_pixel_count(corpus_dir: Path, name: str) -> None:
+    small = small_image((corpus_dir / name).read_bytes())
+    assert placeholder(small).dominant_color == python_dominant_color(small)
