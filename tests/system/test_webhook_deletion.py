@@ -20,8 +20,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,7 +34,7 @@ from imagepipe.webhooks.events import IMAGE_COMPLETED, IMAGE_DELETED, event_id
 from tests.support.faultproxy import FaultProxy
 from tests.support.holds import Hold
 from tests.support.webhook_receiver import Receiver, new_secret
-from tests.system.test_webhook_delivery import client, queue_empty, upload, webhook_env
+from tests.system.test_webhook_delivery import client, queue_empty, upload, wait_for, webhook_env
 
 pytestmark = pytest.mark.system
 TIMEOUT = 180
@@ -64,14 +63,6 @@ def stack(receiver: Receiver, tmp_path: Path) -> Iterator[tuple[LoopbackStack, F
             running.start_deliverer()
             running.wait_ready()
             yield running, proxy
-
-
-def wait_for(check: Callable[[], bool], what: str, stack: LoopbackStack) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while not check():
-        assert not stack.exited(), f"{stack.exited()} exited while waiting for {what}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
 
 
 def stored(stack: LoopbackStack, job_id: str) -> tuple[dict[str, Any], str]:
