@@ -32,6 +32,14 @@ from tests.system.test_webhook_delivery import client, webhook_env
 pytestmark = pytest.mark.system
 
 
+def secret_file_env(receiver: Receiver, mounted: MountedSecret) -> dict[str, str]:
+    """The stack's webhook settings with the secret read from the mounted file, not the variable."""
+    env = webhook_env(receiver)
+    del env["IMAGEPIPE_WEBHOOK_SECRET"]
+    env["IMAGEPIPE_WEBHOOK_SECRET_FILE"] = str(mounted.path("secret"))
+    return env
+
+
 def send_events(stack: LoopbackStack, base_url: str, count: int) -> None:
     """As test_webhook_delivery's, with the variant base read once: the test's own
     settings loader would refuse the broken secret file."""
@@ -58,37 +66,36 @@ def reloads(stack: LoopbackStack) -> dict[str, float]:
 def test_the_secret_file_is_followed_through_a_rotation(tmp_path: Path) -> None:
     old, new = new_secret(), new_secret()
     mounted = MountedSecret(tmp_path / "webhook", {"secret": old + "\n"})
-    with Receiver(old) as receiver:
-        env = webhook_env(receiver)
-        del env["IMAGEPIPE_WEBHOOK_SECRET"]
-        env["IMAGEPIPE_WEBHOOK_SECRET_FILE"] = str(mounted.path("secret"))
-        with LoopbackStack(extra_env=env, log_dir=tmp_path) as stack:
-            stack.start_deliverer()
-            stack.wait_ready()
-            sent, base_url = 0, stack.variant_base_url
+    with (
+        Receiver(old) as receiver,
+        LoopbackStack(extra_env=secret_file_env(receiver, mounted), log_dir=tmp_path) as stack,
+    ):
+        stack.start_deliverer()
+        stack.wait_ready()
+        sent, base_url = 0, stack.variant_base_url
 
-            def delivered(count: int, step: str) -> None:
-                nonlocal sent
-                send_events(stack, base_url, count)
-                sent += count
-                receiver.wait_for(lambda r: len(r.accepted()) == sent, f"every event {step}")
+        def delivered(count: int, step: str) -> None:
+            nonlocal sent
+            send_events(stack, base_url, count)
+            sent += count
+            receiver.wait_for(lambda r: len(r.accepted()) == sent, f"every event {step}")
 
-            delivered(2, "signed with the old secret")
-            # Step 1: the new secret beside the old; the receiver may switch at any time after.
-            mounted.update({"secret": f"{old} {new}\n"})
-            delivered(2, "signed with both, verified with the old")
-            receiver.secret = new
-            delivered(2, "signed with both, verified with the new")
-            # Step 2: the old one removed.
-            mounted.update({"secret": new + "\n"})
-            delivered(2, "signed with the new secret")
-            # A broken version: the last good secret goes on signing.
-            mounted.update({"secret": "whsec_not-a-secret\n"})
-            delivered(2, "still signed with the new secret")
-            # The broken version is read again (after a backoff) for as long as it stays.
-            counted = reloads(stack)
-            assert counted["loaded"] == 2 and counted["failed"] >= 1
-            assert stack.exited() == []
+        delivered(2, "signed with the old secret")
+        # Step 1: the new secret beside the old; the receiver may switch at any time after.
+        mounted.update({"secret": f"{old} {new}\n"})
+        delivered(2, "signed with both, verified with the old")
+        receiver.secret = new
+        delivered(2, "signed with both, verified with the new")
+        # Step 2: the old one removed.
+        mounted.update({"secret": new + "\n"})
+        delivered(2, "signed with the new secret")
+        # A broken version: the last good secret goes on signing.
+        mounted.update({"secret": "whsec_not-a-secret\n"})
+        delivered(2, "still signed with the new secret")
+        # The broken version is read again (after a backoff) for as long as it stays.
+        counted = reloads(stack)
+        assert counted["loaded"] == 2 and counted["failed"] >= 1
+        assert stack.exited() == []
     assert all(seen.verified for seen in receiver.requests()), "no attempt was signed with a stale secret"
     assert len(receiver.requests()) == sent == 10
     log = (tmp_path / "deliverer.log").read_text()
@@ -111,28 +118,27 @@ def test_a_version_unreadable_at_first_is_read_again_unchanged(tmp_path: Path) -
     signs with the new secret. Before the retries existed it waited for the next change."""
     old, new = new_secret(), new_secret()
     mounted = MountedSecret(tmp_path / "webhook", {"secret": old + "\n"})
-    with Receiver(old) as receiver:
-        env = webhook_env(receiver)
-        del env["IMAGEPIPE_WEBHOOK_SECRET"]
-        env["IMAGEPIPE_WEBHOOK_SECRET_FILE"] = str(mounted.path("secret"))
-        with LoopbackStack(extra_env=env, log_dir=tmp_path) as stack:
-            start_deliverer_as_a_reader(stack, tmp_path)
-            stack.wait_ready()
-            base_url = stack.variant_base_url
-            send_events(stack, base_url, 2)
-            receiver.wait_for(lambda r: len(r.accepted()) == 2, "two events signed with the old secret")
-            mounted.update({"secret": new + "\n"}, mode=0o000)
-            send_events(stack, base_url, 2)
-            receiver.wait_for(lambda r: len(r.accepted()) == 4, "the old secret signing meanwhile")
-            poll_until(lambda: reloads(stack)["failed"] >= 1, "a failed read counted")
-            assert reloads(stack)["loaded"] == 0
-            version = os.stat(mounted.path("secret"))
-            os.chmod(mounted.path("secret"), 0o440)
-            receiver.secret = new
-            send_events(stack, base_url, 2)
-            receiver.wait_for(lambda r: len(r.accepted()) == 6, "two events signed with the new secret")
-            assert reloads(stack)["loaded"] == 1
-            assert stack.exited() == []
+    with (
+        Receiver(old) as receiver,
+        LoopbackStack(extra_env=secret_file_env(receiver, mounted), log_dir=tmp_path) as stack,
+    ):
+        start_deliverer_as_a_reader(stack, tmp_path)
+        stack.wait_ready()
+        base_url = stack.variant_base_url
+        send_events(stack, base_url, 2)
+        receiver.wait_for(lambda r: len(r.accepted()) == 2, "two events signed with the old secret")
+        mounted.update({"secret": new + "\n"}, mode=0o000)
+        send_events(stack, base_url, 2)
+        receiver.wait_for(lambda r: len(r.accepted()) == 4, "the old secret signing meanwhile")
+        poll_until(lambda: reloads(stack)["failed"] >= 1, "a failed read counted")
+        assert reloads(stack)["loaded"] == 0
+        version = os.stat(mounted.path("secret"))
+        os.chmod(mounted.path("secret"), 0o440)
+        receiver.secret = new
+        send_events(stack, base_url, 2)
+        receiver.wait_for(lambda r: len(r.accepted()) == 6, "two events signed with the new secret")
+        assert reloads(stack)["loaded"] == 1
+        assert stack.exited() == []
     after = os.stat(mounted.path("secret"))
     unchanged = ("st_dev", "st_ino", "st_size", "st_mtime_ns")
     assert [getattr(after, f) for f in unchanged] == [getattr(version, f) for f in unchanged]
