@@ -132,6 +132,22 @@ class Stack:
             attributes["ApproximateNumberOfMessagesNotVisible"]
         )
 
+    def settled(self, timeout: float = 60, dead_letters: bool = False) -> None:
+        """Wait until the job queue (and, if asked, the dead-letter queue) holds nothing,
+        visible or in flight.
+
+        A consumer deletes a message only after it wrote the job's last state and emitted
+        its event, so a test that has just seen that state must wait for the delete, not
+        assert it at once. A message that is never deleted keeps the queue busy: it
+        reappears after each visibility timeout until the redrive policy moves it, and
+        the dead-letter queue then holds it.
+        """
+        urls = [self.queue_url, self.dlq_url] if dead_letters else [self.queue_url]
+        deadline = time.monotonic() + timeout
+        while (counts := [self.counts(url) for url in urls]) != [(0, 0)] * len(urls):
+            assert time.monotonic() < deadline, f"messages left (visible, in flight): {counts}"
+            time.sleep(0.1)
+
     def dead_letters(self, wait: float = 0) -> list[dict[str, Any]]:
         """The DLQ's messages, received (and so hidden) for a while."""
         messages: list[dict[str, Any]] = []

@@ -31,7 +31,8 @@ def test_jobs_in_flight_survive_refused_stalled_and_reset_backends(
     assert {doc["status"] for doc in done.values()} == {"completed"}
     for job_id in jobs:
         assert len(stack.keys(variants_prefix(job_id))) == 3
-    assert stack.counts() == (0, 0) and stack.dead_letters() == []
+    stack.settled()
+    assert stack.dead_letters() == []
     # The outage really hit jobs in flight (their heartbeats at least), and they rode it out.
     faults = {"heartbeat failed", "receive failed", "job attempt failed; handing the message back"}
     assert any(line.get("message") in faults for line in consumer.lines())
@@ -63,4 +64,4 @@ def test_long_outage_exhausts_receives_into_failed_and_dead_letters(
     assert doc["status"] == "failed" and doc["error"]["code"] == "retries_exhausted"
     # The redrive policy moved the message to the dead-letter queue; the sweeper found the job final.
     consumer.wait_for_line("dead-lettered job already final", timeout=90, job_id=job_id)
-    assert stack.counts() == (0, 0) and stack.counts(stack.dlq_url) == (0, 0)
+    stack.settled(dead_letters=True)

@@ -54,14 +54,6 @@ def events(stack: Stack, url: str, count: int, timeout: float = 60) -> list[Webh
     return got
 
 
-def drained(stack: Stack, timeout: float = 60) -> None:
-    """The job queue is empty: every event due was put on the delivery queue before."""
-    deadline = time.monotonic() + timeout
-    while stack.counts() != (0, 0):
-        assert time.monotonic() < deadline, stack.counts()
-        time.sleep(0.1)
-
-
 def the_event_of(stack: Stack, job_id: str, event_type: str) -> WebhookEvent:
     """The event the job's stored document makes, as the consumer should have emitted it."""
     event = event_for(stack.status(job_id) or {}, f"{stack.endpoint}/{stack.bucket}")
@@ -77,7 +69,7 @@ def test_completed_and_failed_jobs_emit_one_event_each(
     good = stack.submit((corpus_dir / PHOTO).read_bytes())
     bad = stack.submit((corpus_dir / BROKEN).read_bytes())
     stack.wait_for([good, bad])
-    drained(stack)
+    stack.settled()
     got = events(stack, url, 2)
     assert events(stack, url, 0, timeout=5) == [], "exactly one event per job"
     assert sorted(got, key=lambda e: e.type) == [
@@ -104,7 +96,7 @@ def test_a_duplicate_message_re_emits_the_same_event(
     doc = stack.wait_for([job_id])[job_id]
     [first] = events(stack, url, 1)
     stack.send(job_message(job_id, "default", DEFAULT_SPEC, doc["created_at"]).to_json())
-    drained(stack)
+    stack.settled()
     [again] = events(stack, url, 1)
     assert again == first == the_event_of(stack, job_id, "image.completed")
     assert stack.status(job_id) == doc, "the completed job is left as it is"
@@ -135,7 +127,7 @@ def test_a_consumer_killed_between_complete_and_delete_leaves_the_event_to_the_r
     [event] = events(stack, url, 1)
     assert event == the_event_of(stack, job_id, "image.completed")
     second.wait_for_line("job already finished elsewhere", job_id=job_id)
-    drained(stack)
+    stack.settled()
     assert events(stack, url, 0, timeout=2) == []
 
 
@@ -153,7 +145,7 @@ def test_a_message_whose_event_cannot_be_emitted_is_handed_back_not_deleted(
     assert delivery_queue(stack) == url
     [event] = events(stack, url, 1)
     assert event == the_event_of(stack, job_id, "image.completed")
-    drained(stack)
+    stack.settled()
     text = metrics_text(consumer)
     assert sample(text, "imagepipe_messages_retried_total", reason="event_unsent") >= 1
 
@@ -166,7 +158,7 @@ def test_only_the_chosen_events_are_emitted(
     good = stack.submit((corpus_dir / PHOTO).read_bytes())
     bad = stack.submit((corpus_dir / BROKEN).read_bytes())
     stack.wait_for([good, bad])
-    drained(stack)
+    stack.settled()
     assert events(stack, url, 1) == [the_event_of(stack, bad, "image.failed")]
     assert events(stack, url, 0, timeout=3) == []
     assert sample(metrics_text(consumer), "imagepipe_webhook_events_total", event="image.completed") == 0
@@ -179,7 +171,7 @@ def test_with_webhooks_off_nothing_is_emitted_and_no_delivery_queue_is_needed(
     job_id = stack.submit((corpus_dir / PHOTO).read_bytes())
     stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody=stack_message(stack, job_id))
     assert stack.wait_for([job_id])[job_id]["status"] == "completed"
-    drained(stack)
+    stack.settled()
     queues = stack.sqs.list_queues(QueueNamePrefix=stack.name).get("QueueUrls", [])
     assert not [q for q in queues if q.endswith("-webhooks")]
     assert sample(metrics_text(consumer), "imagepipe_webhook_events_total") == 0

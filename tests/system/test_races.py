@@ -57,7 +57,7 @@ def test_delete_while_rendering_sticks(
     assert "completed" not in watcher.states(job_id)
     assert ingest.status(job_id).status_code == 404
     assert stack.keys(variants_prefix(job_id)) == {} and stack.keys(original_key(job_id)) == {}
-    assert stack.counts() == (0, 0)
+    stack.settled(120)
 
 
 VARIANTS = len(DEFAULT_SPEC.to_data())
@@ -99,7 +99,7 @@ def test_delete_between_the_uploads_and_complete_sticks(
         assert len(stack.keys(variants_prefix(job_id))) == stored, "frozen at the intended point"
         assert ingest.delete(job_id).status_code == 204
         hold.release()
-        settled(stack)
+        stack.settled(120)
         after = stack.status(job_id)
         assert after is not None and after["status"] == "deleted", after
         assert stack.keys(variants_prefix(job_id)) == {}
@@ -110,7 +110,7 @@ def test_delete_between_the_uploads_and_complete_sticks(
         while len(cleanup_lines(consumer, job_id)) == cleanups:
             assert time.monotonic() < deadline, "the redelivered message was not refused as deleted"
             time.sleep(0.1)
-        settled(stack)
+        stack.settled(120)
         time.sleep(2)  # the watcher keeps looking once everything is quiet
     watcher.check()
     assert watcher.states(job_id)[-1] == "deleted"
@@ -128,14 +128,6 @@ def cleanup_lines(consumer: Consumer, job_id: str) -> list[dict[str, object]]:
         if line.get("message") == "job deleted; removing what this attempt wrote"
         and line.get("job_id") == job_id
     ]
-
-
-def settled(stack: Stack, timeout: float = 120) -> None:
-    """Wait until the job queue holds no message, visible or in flight."""
-    deadline = time.monotonic() + timeout
-    while stack.counts() != (0, 0):
-        assert time.monotonic() < deadline, f"messages left: {stack.counts()}"
-        time.sleep(0.2)
 
 
 def test_duplicate_delivery_cannot_fail_a_completed_job(
@@ -169,7 +161,7 @@ def test_duplicate_delivery_cannot_fail_a_completed_job(
         "the refused worker touched nothing the winner wrote"
     )
     assert [s for s in watcher.states(job_id) if s == "failed"] == []
-    assert stack.counts() == (0, 0)
+    stack.settled(120)
 
 
 def test_death_on_the_last_receive_ends_the_job_failed(
@@ -187,7 +179,7 @@ def test_death_on_the_last_receive_ends_the_job_failed(
     watcher.check()
     assert done["status"] == "failed" and done["error"]["code"] == "retries_exhausted"
     survivor.wait_for_line("dead-lettered job failed", timeout=60, job_id=job_id)
-    assert stack.counts() == (0, 0) and stack.counts(stack.dlq_url) == (0, 0)
+    stack.settled(120, dead_letters=True)
 
 
 def test_concurrent_uploads_with_one_idempotency_key_make_one_job(
@@ -219,4 +211,4 @@ def test_concurrent_uploads_with_one_idempotency_key_make_one_job(
     assert stack.status(job_id)["status"] == "completed"  # type: ignore[index]
     assert ingest.delete(job_id).status_code == 204
     assert stack.keys("variants/") == {} and stack.keys("originals/") == {}
-    assert stack.counts() == (0, 0)
+    stack.settled(120)

@@ -79,7 +79,7 @@ def test_randomized_soak_keeps_every_invariant(moto: MotoServer, tmp_path: Path,
                     consumers[victim] = Consumer(stack, tmp_path, name=f"c{victim}-{step}", slow_render=0.3)
                     kills += 1
                 time.sleep(rng.uniform(0.05, 0.6))
-            drained(stack, timeout=240)
+            stack.settled(240, dead_letters=True)
         watcher.check()
         check_end_state(stack, ingest, accepted, deleted)
         check_events(stack, delivery, accepted, deleted)
@@ -122,11 +122,3 @@ def check_events(stack: Stack, delivery: str, accepted: set[str], deleted: set[s
         expected = "image.deleted" if job_id in deleted else "image.completed"
         assert final is not None and final.type == expected
         assert by_id.get(final.id) == final, f"{final.type} of {job_id} was never emitted"
-
-
-def drained(stack: Stack, timeout: float) -> None:
-    """Until the job queue and the dead-letter queue hold nothing, visible or in flight."""
-    deadline = time.monotonic() + timeout
-    while (stack.counts(), stack.counts(stack.dlq_url)) != ((0, 0), (0, 0)):
-        assert time.monotonic() < deadline, (stack.counts(), stack.counts(stack.dlq_url))
-        time.sleep(0.5)
