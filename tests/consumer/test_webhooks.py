@@ -201,10 +201,8 @@ def test_the_sweeper_emits_for_dead_lettered_jobs(
     assert the_event_of(stack, swept, "image.failed") in got
     assert stack.status(swept)["error"]["code"] == "retries_exhausted"  # type: ignore[index]
     assert emitted in got, "the completed job's event again, same id"
-    deadline = time.monotonic() + 30
-    while sum(stack.counts(stack.dlq_url)):
-        assert time.monotonic() < deadline, "the dead-letter messages go once their events are out"
-        time.sleep(0.2)
+    # The dead-letter messages go once their events are out.
+    stack.settled(timeout=30, dead_letters=True)
 
 
 def queued_without_message(stack: Stack) -> str:
